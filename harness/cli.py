@@ -1,0 +1,190 @@
+"""Command line: argparse + rich. Parsing and printing only; the work happens elsewhere.
+
+Nothing here imports torch or mmseg at module level, so ``harness --help`` and
+``harness list`` start in a fraction of a second.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from harness import PROJECT_ROOT
+
+DEFAULT_PROTOCOL = "digits_mnist_optdigits"
+RESULTS_DIR = PROJECT_ROOT / "results" / "runs"
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", default=DEFAULT_PROTOCOL,
+                   help=f"protocol name or .toml path (default: {DEFAULT_PROTOCOL})")
+    p.add_argument("--method", help="registered method (default: the protocol's)")
+    p.add_argument("--backbone", help="registered backbone (default: the protocol's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a protocol key (train.iters=100), a method hyper-parameter "
+                        "(method.NAME=V) or a backbone option (model.init=PATH); repeatable")
+    p.add_argument("--data-root", type=Path,
+                   help="folder holding the datasets (default: $HARNESS_DATA or ./data)")
+    p.add_argument("--work-dir", type=Path, help="checkpoints and logs (default: work_dirs/...)")
+    p.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
+                   help="mmengine launcher for several GPUs/machines (torchrun or srun)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Run unsupervised domain adaptation methods on fixed protocols and "
+                    "build leaderboards from the result records.",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    run = verbs.add_parser("run", help="train and evaluate one method on one protocol")
+    _add_run_args(run)
+    run.add_argument("--results-dir", type=Path, default=Path("work_dirs") / "records",
+                     help="where the result record goes (default: work_dirs/records; "
+                          "the committed reference runs live in results/runs)")
+    run.add_argument("--resume", action="store_true", help="resume from the work dir's last checkpoint")
+    run.add_argument("--dump-config", action="store_true",
+                     help="print the compiled mmengine config and exit")
+    run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+
+    ev = verbs.add_parser("eval", help="evaluate a checkpoint on a protocol's test splits")
+    _add_run_args(ev)
+    ev.add_argument("--checkpoint", type=Path, required=True)
+
+    ls = verbs.add_parser("list", help="list protocols, methods or backbones")
+    ls.add_argument("what", choices=["protocols", "methods", "backbones"])
+
+    data = verbs.add_parser("data", help="check datasets or write test fixtures")
+    data_verbs = data.add_subparsers(dest="data_verb", metavar="ACTION", required=True)
+    check = data_verbs.add_parser("check", help="check a protocol's data layout and labels")
+    check.add_argument("--protocol", required=True)
+    check.add_argument("--data-root", type=Path)
+    fixtures = data_verbs.add_parser("fixtures", help="write tiny format-faithful datasets")
+    fixtures.add_argument("--dataset", required=True)
+    fixtures.add_argument("--out", type=Path, required=True)
+
+    board = verbs.add_parser("leaderboard", help="write leaderboards/ from results/runs")
+    board.add_argument("--check", action="store_true",
+                       help="fail if the committed leaderboards differ from the records")
+    board.add_argument("--runs", type=Path, default=RESULTS_DIR)
+    board.add_argument("--out", type=Path, default=PROJECT_ROOT / "leaderboards")
+
+    drift = verbs.add_parser("drift", help="re-run the CI baselines and compare")
+    drift.add_argument("--baseline", type=Path, default=PROJECT_ROOT / "results" / "baselines")
+    return parser
+
+
+def cmd_list(args) -> int:
+    if args.what == "protocols":
+        from harness.protocol import load_protocol, protocol_names
+
+        rows = [(n, load_protocol(n).description) for n in protocol_names()]
+    else:
+        from harness import catalog
+
+        names = catalog.method_names() if args.what == "methods" else catalog.backbone_names()
+        rows = [(n, "") for n in names]
+    for name, text in rows:
+        print(f"{name:28s} {text}".rstrip())
+    return 0
+
+
+def _spec(args):
+    from harness.compile import resolve
+
+    return resolve(args.protocol, args.method, args.backbone, args.seed, args.sets)
+
+
+def cmd_run(args) -> int:
+    from harness.compile import compile_config
+
+    spec = _spec(args)
+    if args.dump_config:
+        cfg = compile_config(spec, args.work_dir, args.data_root, args.launcher, args.resume, True)
+        print(cfg.pretty_text)
+        return 0
+    from harness.run import execute
+    from harness.summary import print_summary
+
+    record, path = execute(spec, args.results_dir, args.work_dir, args.data_root,
+                           args.launcher, args.resume, args.quiet)
+    if path is not None and not args.quiet:
+        print_summary(record, path, _console())
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from harness.evaluate import evaluate_checkpoint
+    from harness.summary import print_metrics
+
+    spec = _spec(args)
+    reports = evaluate_checkpoint(spec, args.checkpoint, args.data_root)
+    print_metrics(spec.protocol, reports, _console())
+    return 0
+
+
+def cmd_data(args) -> int:
+    if args.data_verb == "fixtures":
+        from harness.data.fixtures import write_fixtures
+
+        print(write_fixtures(args.dataset, args.out))
+        return 0
+    from harness.data.check_protocol import check_protocol_data
+
+    return check_protocol_data(args.protocol, args.data_root, _console())
+
+
+def cmd_leaderboard(args) -> int:
+    from harness.leaderboard import build_all
+
+    return build_all(args.runs, args.out, check=args.check, console=_console())
+
+
+def cmd_drift(args) -> int:
+    from harness.drift import run_drift
+
+    return run_drift(args.baseline, _console())
+
+
+COMMANDS = {"run": cmd_run, "eval": cmd_eval, "list": cmd_list, "data": cmd_data,
+            "leaderboard": cmd_leaderboard, "drift": cmd_drift}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv or ["run"])
+    if args.verb is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.verb](args)
+    except KeyboardInterrupt:
+        _console(stderr=True).print("[red]interrupted[/]: no result record was written; "
+                                    "continue with --resume")
+        return 130
+    except Exception as exc:  # one clear line for known input errors, full trace otherwise
+        if os.environ.get("HARNESS_DEBUG") or not _is_user_error(exc):
+            raise
+        _console(stderr=True).print(f"error: {exc}", style="bold red", markup=False)
+        return 2
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from harness.names import UnknownNameError
+    from harness.protocol import ProtocolError
+
+    user = (UnknownNameError, ProtocolError, FileNotFoundError, ValueError, FloatingPointError)
+    return isinstance(exc, user)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""(protocol, method, backbone, overrides) -> the mmengine Config that Runner runs.
+
+Users never write mmengine configs: everything a run does is derived here from
+the protocol file and the method's HParams, and ``harness run --dump-config``
+prints the result.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from mmengine.config import Config
+
+from harness import PROJECT_ROOT
+from harness.method import build_hparams
+from harness.names import check_name
+from harness.protocol import Protocol, load_protocol, parse_value
+
+#: ``--set model.init=PATH`` names the backbone's pretrained weights file.
+MODEL_ALIASES = {"init": "pretrained"}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What the user asked for, after name checks and override parsing."""
+
+    protocol: Protocol
+    method: str
+    backbone: str
+    seed: int
+    hparams: dict[str, Any]
+    model_options: dict[str, Any]
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Short hash of everything that changes the result (names the work dir)."""
+        blob = json.dumps(
+            [self.protocol.hash, self.method, self.backbone, self.seed, self.hparams,
+             self.model_options], sort_keys=True, default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def method_class(name: str):
+    from harness.registry import METHODS
+
+    METHODS.import_from_location()
+    check_name("method", name, METHODS.module_dict)
+    return METHODS.get(name)
+
+
+def backbone_names() -> list[str]:
+    from harness.registry import MODELS
+
+    MODELS.import_from_location()
+    return sorted(MODELS.module_dict)
+
+
+def split_overrides(pairs: list[str]) -> tuple[dict, dict, dict]:
+    """``k=v`` strings -> (protocol overrides, method hparams, backbone options)."""
+    protocol, hparams, model = {}, {}, {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set train.iters=100")
+        value = parse_value(text)
+        if key.startswith("method."):
+            hparams[key.removeprefix("method.")] = value
+        else:
+            protocol[key] = value
+    for key in [k for k in protocol if k.startswith("model.")]:
+        name = key.removeprefix("model.")
+        model[MODEL_ALIASES.get(name, name)] = protocol.pop(key)
+    return protocol, hparams, model
+
+
+def resolve(
+    protocol: str, method: str | None, backbone: str | None, seed: int, sets: list[str]
+) -> RunSpec:
+    protocol_overrides, hparams, model = split_overrides(sets)
+    proto = load_protocol(protocol, protocol_overrides)
+    method = method or proto.defaults.method
+    backbone = backbone or proto.defaults.backbone
+    cls = method_class(method)
+    check_name("backbone", backbone, backbone_names())
+    hp = build_hparams(cls.HParams, hparams, method)  # fail now, not after data loading
+    return RunSpec(
+        protocol=proto, method=method, backbone=backbone, seed=seed,
+        hparams=dataclasses.asdict(hp), model_options={**proto.model, **model},
+        overrides={**protocol_overrides, **{f"method.{k}": v for k, v in hparams.items()},
+                   **{f"model.{k}": v for k, v in model.items()}},
+    )
+
+
+def default_work_dir(spec: RunSpec) -> Path:
+    return Path("work_dirs") / spec.protocol.name / (
+        f"{spec.method}-{spec.backbone}-s{spec.seed}-{spec.key}"
+    )
+
+
+def _dataset(domain, split: str, data_root: Path, labels: bool) -> dict:
+    cfg = {"type": domain.dataset, "split": split, **domain.options}
+    if domain.data_root is not None:
+        cfg["data_root"] = str(data_root / domain.data_root)
+    if not labels:
+        cfg = {"type": "WithoutLabels", "dataset": cfg}
+    return cfg
+
+
+def _loader(dataset: dict, batch: int, workers: int, train: bool) -> dict:
+    sampler = (
+        {"type": "InfiniteSampler", "shuffle": True}
+        if train
+        # No padding: a padded sampler would count repeated samples twice.
+        else {"type": "DefaultSampler", "shuffle": False, "round_up": False}
+    )
+    return {
+        "batch_size": batch,
+        "num_workers": workers,
+        "persistent_workers": workers > 0,
+        "sampler": sampler,
+        "collate_fn": {"type": "default_collate"},
+        "dataset": dataset,
+    }
+
+
+def _optimizer(train) -> dict:
+    if train.optimizer == "sgd":
+        return {"type": "SGD", "lr": train.lr, "momentum": train.momentum,
+                "weight_decay": train.weight_decay}
+    return {"type": "Adam", "lr": train.lr, "weight_decay": train.weight_decay}
+
+
+def effective_amp(requested: str) -> str:
+    """AMP needs CUDA; on CPU the run is fp32 and the record says so."""
+    return requested if requested != "none" and torch.cuda.is_available() else "none"
+
+
+def compile_config(
+    spec: RunSpec,
+    work_dir: Path | None = None,
+    data_root: Path | None = None,
+    launcher: str = "none",
+    resume: bool = False,
+    quiet: bool = False,
+) -> Config:
+    from harness.data.labelmaps import get_classes, subset_indices
+
+    p = spec.protocol
+    cls = method_class(spec.method)
+    data_root = Path(data_root or os.environ.get("HARNESS_DATA", PROJECT_ROOT / "data"))
+    classes = get_classes(p.classes)
+    subsets = {s: subset_indices(s, p.classes) for s in p.report_subsets if s != "all"}
+    train = p.train
+    amp = effective_amp(train.amp)
+
+    def loader(domain, split, train_mode, labels=True, batch=None):
+        return _loader(
+            _dataset(domain, split, data_root, labels),
+            batch or (train.batch if train_mode else p.eval.batch), train.workers, train_mode,
+        )
+
+    optim_wrapper = {
+        "type": "AmpOptimWrapper" if amp != "none" else "OptimWrapper",
+        "optimizer": _optimizer(train),
+        "paramwise_cfg": {"custom_keys": {"net.head": {"lr_mult": train.head_lr_mult}}},
+    }
+    if amp != "none":
+        optim_wrapper["dtype"] = {"fp16": "float16", "bf16": "bfloat16"}[amp]
+    schedulers = []
+    if train.schedule == "poly":
+        schedulers.append({"type": "PolyLR", "eta_min": 0.0, "power": train.poly_power,
+                           "begin": 0, "end": train.iters, "by_epoch": False})
+    # Only the domains the method trains on are loaded; target labels are dropped
+    # unless the method is declared to use them.
+    train_loaders = {
+        d: loader(getattr(p, d), getattr(p, d).train_split, True,
+                  labels=d == "source" or cls.uses_target_labels)
+        for d in cls.train_domains
+    }
+    first, *rest = cls.train_domains
+    custom_hooks = [{"type": "RngStateHook"}]
+    if not quiet:
+        custom_hooks.append({"type": "RichProgressHook"})
+    cfg = {
+        "default_scope": "harness",
+        "work_dir": str(work_dir or default_work_dir(spec)),
+        "experiment_name": f"{p.name}-{spec.method}-{spec.backbone}-s{spec.seed}",
+        "model": {
+            "type": f"methods.{spec.method}",
+            "backbone": {"type": spec.backbone, "num_classes": len(classes.names),
+                         **spec.model_options},
+            "hparams": spec.hparams,
+            "align_corners": p.eval.align_corners,
+        },
+        "train_dataloader": train_loaders[first],
+        "train_cfg": {
+            "type": "UDATrainLoop",
+            "max_iters": train.iters,
+            "domain": first,
+            "extra_dataloaders": {d: train_loaders[d] for d in rest},
+            # One evaluation, after the last iteration: the selection rule is "last".
+            "val_begin": train.iters,
+            "val_interval": train.iters,
+        },
+        "val_dataloader": loader(p.target, p.target.test_split, False),
+        "val_cfg": {
+            "type": "DomainsValLoop",
+            "source_dataloader": loader(p.source, p.source.test_split, False),
+            "fp16": amp == "fp16",
+        },
+        "val_evaluator": {"type": "ConfusionMetric", "class_names": list(classes.names),
+                          "subsets": subsets},
+        "optim_wrapper": optim_wrapper,
+        "param_scheduler": schedulers,
+        "default_hooks": {
+            "runtime_info": {"type": "RuntimeInfoHook"},
+            "timer": {"type": "IterTimerHook"},
+            "logger": {"type": "LoggerHook", "interval": train.log_interval},
+            "param_scheduler": {"type": "ParamSchedulerHook"},
+            "checkpoint": {"type": "CheckpointHook", "interval": train.checkpoint_interval,
+                           "by_epoch": False, "max_keep_ckpts": 2, "save_last": True},
+            "sampler_seed": {"type": "DistSamplerSeedHook"},
+        },
+        "custom_hooks": custom_hooks,
+        "log_processor": {"by_epoch": False},
+        "randomness": {"seed": spec.seed},
+        "env_cfg": {
+            "cudnn_benchmark": False,
+            "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0},
+            "dist_cfg": {"backend": "nccl" if torch.cuda.is_available() else "gloo"},
+        },
+        "launcher": launcher,
+        "resume": resume,
+        "log_level": "WARNING",
+    }
+    return Config(cfg)
+

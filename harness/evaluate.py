@@ -1,0 +1,19 @@
+"""``harness eval``: a final weights file evaluated on a protocol's test splits."""
+
+from pathlib import Path
+
+from harness.checkpoints import load_final
+from harness.compile import RunSpec, compile_config
+
+
+def evaluate_checkpoint(spec: RunSpec, checkpoint: Path, data_root: Path | None = None) -> dict:
+    """Target and source metrics (with confusion matrices) of ``checkpoint``."""
+    from mmengine.runner import Runner
+
+    cfg = compile_config(spec, data_root=data_root, quiet=True)
+    cfg.work_dir = str(Path(cfg.work_dir) / "eval")
+    runner = Runner.from_cfg(cfg)
+    load_final(getattr(runner.model, "module", runner.model), checkpoint)
+    runner.val()
+    return {d: {**r["report"], "confusion": r["matrix"].tolist()}
+            for d, r in runner.val_loop.reports.items()}

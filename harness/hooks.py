@@ -1,0 +1,88 @@
+"""Hooks: RNG state in checkpoints (exact resume) and rich progress bars."""
+
+import random
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+
+from harness.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RngStateHook(Hook):
+    """Saves and restores the Python, NumPy and torch RNG states with each checkpoint.
+
+    mmengine restores weights, optimizer, scheduler and data position but not the
+    generators, so dropout after a resume would differ from an uninterrupted run.
+    """
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        np_state = np.random.get_state()
+        checkpoint["rng_state"] = {
+            "python": random.getstate(),
+            "numpy": (np_state[0], np_state[1].tolist(), *np_state[2:]),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get("rng_state")
+        if state is None:
+            return
+        random.setstate(state["python"])
+        name, keys, *rest = state["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@HOOKS.register_module()
+class RichProgressHook(Hook):
+    """One progress bar for training (with the running loss) and one per evaluation."""
+
+    priority = "VERY_LOW"
+
+    def __init__(self):
+        self.progress = None
+
+    def _start(self):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            transient=False,
+        )
+        self.progress.start()
+
+    def before_train(self, runner) -> None:
+        if runner.rank == 0:
+            self._start()
+            self.train_task = self.progress.add_task(
+                "train", total=runner.max_iters, completed=runner.iter, info=""
+            )
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self.progress is not None:
+            loss = (outputs or {}).get("loss")
+            info = f"loss {float(loss.detach()):.4f}" if loss is not None else ""
+            self.progress.update(self.train_task, advance=1, info=info)
+
+    def before_val_epoch(self, runner) -> None:
+        if runner.rank != 0:
+            return
+        if self.progress is None:
+            self._start()
+        total = sum(len(loader) for loader in runner.val_loop.loaders.values())
+        self.val_task = self.progress.add_task("evaluate", total=total, info="target, source")
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self.progress is not None:
+            self.progress.update(self.val_task, advance=1)
+
+    def after_run(self, runner) -> None:
+        if self.progress is not None:
+            self.progress.stop()

@@ -1,0 +1,195 @@
+"""Leaderboards: result records -> one markdown page per protocol, plus an index.
+
+Reproduced rows are the mean and standard error over seeds of runs whose
+protocol hash equals the protocol file's current hash (runs with overrides or
+of an older protocol are counted and listed as excluded, never mixed in).
+The papers' numbers from ``results/reported/`` are shown beside them, marked.
+The pages hold no timestamps, so ``--check`` can compare them byte for byte.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness import PROJECT_ROOT
+from harness.evaluation.metrics import MISSING_RULE
+from harness.protocol import Protocol, load_protocol, protocol_names
+from harness.results import RunRecord, load_records, write_atomic
+
+REPORTED_DIR = PROJECT_ROOT / "results" / "reported"
+#: The reported CSVs abbreviate two Cityscapes class names.
+REPORTED_CLASS_ALIASES = {"light": "traffic light", "sign": "traffic sign"}
+
+
+def _mean_se(values: list[float | None]) -> str:
+    vals = np.array([v for v in values if v is not None], dtype=float)
+    if len(vals) == 0:
+        return "-"
+    if len(vals) == 1:
+        return f"{vals[0]:.2f}"
+    se = vals.std(ddof=1) / np.sqrt(len(vals))
+    return f"{vals.mean():.2f} ± {se:.2f}"
+
+
+def _headline(task: str) -> tuple[str, str]:
+    return ("miou", "mIoU") if task == "segmentation" else ("pixel_acc", "acc")
+
+
+def _method_label(record: RunRecord) -> str:
+    name = record.method["name"]
+    if record.method["uses_target_labels"]:
+        return f"{name} (target labels: upper bound)"
+    return name
+
+
+def reproduced_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFrame:
+    key, label = _headline(protocol.task)
+    per_class = "iou" if protocol.task == "segmentation" else "acc"
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for r in records:
+        groups.setdefault((r.method["name"], r.backbone["name"]), []).append(r)
+    rows = []
+    for (method, backbone), runs in groups.items():
+        runs = sorted(runs, key=lambda r: r.seed)
+        t = [r.metrics["target"] for r in runs]
+        s = [r.metrics["source"] for r in runs]
+        row = {
+            "method": _method_label(runs[0]),
+            "backbone": backbone,
+            "seeds": len({r.seed for r in runs}),
+            f"target {label}": _mean_se([m.model_dump()[key] for m in t]),
+            f"source {label}": _mean_se([m.model_dump()[key] for m in s]),
+        }
+        if protocol.task == "classification":
+            row["target mean class acc"] = _mean_se([m.mean_acc for m in t])
+        for subset in protocol.report_subsets:
+            if subset != "all":
+                row[f"target mIoU {subset}"] = _mean_se([m.subsets[subset]["miou"] for m in t])
+        row["selection"] = runs[0].selection["rule"]
+        for i, cls in enumerate(t[0].classes):
+            row[cls] = _mean_se([getattr(m, per_class)[i] for m in t])
+        row["_sort"] = (runs[0].method["uses_target_labels"],
+                        -float(np.mean([m.model_dump()[key] or 0 for m in t])))
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows).sort_values("_sort", kind="stable").drop(columns="_sort")
+    return df.reset_index(drop=True)
+
+
+def reported_table(protocol: Protocol) -> pd.DataFrame:
+    if protocol.reported is None:
+        return pd.DataFrame()
+    csv = pd.read_csv(REPORTED_DIR / protocol.reported.file, dtype={"value": str})
+    csv = csv[csv["task"] == protocol.reported.task]
+    if csv.empty:
+        return pd.DataFrame()
+    csv = csv.assign(
+        column=np.where(csv["class"].notna(),
+                        csv["class"].map(lambda c: REPORTED_CLASS_ALIASES.get(c, c)),
+                        csv["metric"]),
+        paper=csv["source_doc"].str.slice(0, 3) + " " + csv["table"],
+    )
+    keys = ["paper", "method", "backbone"]
+    wide = csv.fillna({"backbone": ""}).pivot_table(
+        index=keys, columns="column", values="value", aggfunc="first", sort=False
+    ).reset_index()
+    headline = [c for c in ("miou", "miou16", "miou13", "accuracy", "top1", "fwiou", "pixel_acc")
+                if c in wide.columns]
+    classes = [c for c in wide.columns if c not in keys + headline]
+    return wide[keys + headline + classes].fillna("-")
+
+
+def render(protocol: Protocol, records: list[RunRecord], excluded: list[RunRecord]) -> str:
+    lines = [f"# {protocol.name}", "", protocol.description, ""]
+    lines.append(
+        f"Task: {protocol.task}; classes: `{protocol.classes}`; protocol hash "
+        f"`{protocol.hash[:12]}`; model selection: `{protocol.selection.rule}`."
+    )
+    if protocol.variant_of:
+        lines += ["", f"**Not the paper's protocol**: a reduced variant of {protocol.variant_of}."]
+    if protocol.target_labels:
+        lines += ["", "Adaptation uses **target labels** on this protocol (supervised adaptation)."]
+    lines += ["", "## Reproduced", ""]
+    table = reproduced_table(protocol, records)
+    if table.empty:
+        lines.append("No runs yet: `harness run --protocol "
+                     f"{protocol.name} --results-dir results/runs`.")
+    else:
+        lines.append("Mean ± standard error over seeds; per-class columns are target "
+                     f"{'IoU' if protocol.task == 'segmentation' else 'accuracy'} (%).")
+        lines += ["", table.to_markdown(index=False), ""]
+        ids = ", ".join(f"`{r.run_id}`" for r in sorted(records, key=lambda r: r.run_id))
+        lines.append(f"Runs: {ids}.")
+    if excluded:
+        lines += ["", f"Excluded: {len(excluded)} run(s) made with overrides or with another "
+                      "version of this protocol (hash differs)."]
+    reported = reported_table(protocol)
+    if not reported.empty:
+        lines += ["", "## Reported by the papers (not reproduced here)", "",
+                  f"From `results/reported/{protocol.reported.file}`, task "
+                  f"`{protocol.reported.task}`, values as printed.", "",
+                  reported.to_markdown(index=False)]
+    lines += ["", MISSING_RULE, ""]
+    return "\n".join(lines)
+
+
+def render_index(summaries: list[dict]) -> str:
+    df = pd.DataFrame(summaries)
+    return "\n".join(["# Leaderboards", "",
+                      "One page per protocol; generated by `harness leaderboard` from "
+                      "`results/runs/` and `results/reported/`. Do not edit by hand.", "",
+                      df.to_markdown(index=False), ""])
+
+
+def build_pages(runs_dir: Path) -> tuple[dict[str, str], list[str]]:
+    """Every page's text, and the problems found in the records."""
+    records, errors = load_records(runs_dir)
+    problems = [str(e) for e in errors]
+    pages, summaries = {}, []
+    for name in protocol_names():
+        protocol = load_protocol(name)
+        mine = [r for r in records if r.protocol["name"] == name]
+        current = [r for r in mine if r.protocol["hash"] == protocol.hash]
+        excluded = [r for r in mine if r.protocol["hash"] != protocol.hash]
+        pages[f"{name}.md"] = render(protocol, current, excluded)
+        key, label = _headline(protocol.task)
+        best = max(((r.metrics["target"].model_dump()[key] or 0, r.method["name"])
+                    for r in current if not r.method["uses_target_labels"]), default=None)
+        summaries.append({
+            "protocol": f"[{name}]({name}.md)",
+            "task": protocol.task,
+            "runs": len(current),
+            f"best unsupervised target {label} (single run)":
+                f"{best[0]:.2f} ({best[1]})" if best else "-",
+        })
+    known = set(protocol_names())
+    problems += [f"{r.protocol['name']}: record {r.run_id} names an unknown protocol"
+                 for r in records if r.protocol["name"] not in known]
+    pages["README.md"] = render_index(summaries)
+    return pages, problems
+
+
+def build_all(runs_dir: Path, out_dir: Path, check: bool, console) -> int:
+    pages, problems = build_pages(runs_dir)
+    for problem in problems:
+        console.print(f"skipped: {problem}", style="yellow", markup=False)
+    if check:
+        stale = [n for n, text in pages.items()
+                 if not (out_dir / n).is_file() or (out_dir / n).read_text() != text]
+        extra = sorted(p.name for p in out_dir.glob("*.md") if p.name not in pages)
+        for name in stale:
+            console.print(f"out of date: {out_dir / name}", style="red", markup=False)
+        for name in extra:
+            console.print(f"not generated by any protocol: {out_dir / name}", style="red",
+                          markup=False)
+        if stale or extra or problems:
+            console.print("run `harness leaderboard` and commit leaderboards/", markup=False)
+            return 1
+        console.print(f"leaderboards up to date ({len(pages)} pages)", markup=False)
+        return 0
+    for name, text in pages.items():
+        write_atomic(out_dir / name, text)
+    console.print(f"wrote {len(pages)} pages to {out_dir}", markup=False)
+    return 1 if problems else 0

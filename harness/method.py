@@ -1,0 +1,132 @@
+"""The method contract: an mmengine ``BaseModel`` trained on a source and a target batch.
+
+A method subclasses :class:`UDAMethod`, declares a frozen ``HParams`` dataclass
+(defaults = the paper's values) and implements :meth:`UDAMethod.loss`. The base
+class owns everything a method must not touch: input normalisation, devices,
+evaluation outputs and the non-finite-loss guard. ``loss`` runs through
+``forward(mode="loss")`` so mmengine's DDP wrapper (which bypasses a model's own
+``train_step``) trains methods exactly as a single process does.
+"""
+
+import abc
+import dataclasses
+import difflib
+import math
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+
+from harness.registry import MODELS
+
+IGNORE_INDEX = 255
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or infinite: the run stops before the update."""
+
+
+class HParamsError(ValueError):
+    """An unknown or ill-typed method hyper-parameter."""
+
+
+def build_hparams(cls: type, values: dict | None, method: str):
+    """Instantiate a frozen HParams dataclass; unknown keys name the closest field."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for key in values or {}:
+        if key not in fields:
+            close = difflib.get_close_matches(key, sorted(fields), n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            known = ", ".join(sorted(fields)) or "(none)"
+            raise HParamsError(
+                f"method {method!r} has no hyper-parameter {key!r}.{hint} Known: {known}."
+            )
+    return cls(**(values or {}))
+
+
+class UDAMethod(BaseModel):
+    @dataclasses.dataclass(frozen=True)
+    class HParams:
+        pass
+
+    #: Which training batches the loop draws: ("source", "target"), ("source",) ...
+    train_domains: ClassVar[tuple[str, ...]] = ("source", "target")
+    #: True only for methods that learn from target labels (oracle, supervised adapters).
+    uses_target_labels: ClassVar[bool] = False
+    #: Start from the cached source-only checkpoint of the same protocol/backbone/seed.
+    needs_source_model: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        backbone: dict,
+        hparams: dict | None = None,
+        align_corners: bool = False,
+        data_preprocessor: dict | None = None,
+    ):
+        super().__init__(data_preprocessor=data_preprocessor or {"type": "BaseDataPreprocessor"})
+        self.hp = build_hparams(self.HParams, hparams, type(self).__name__)
+        self.net = MODELS.build(backbone)
+        norm = self.net.input_norm
+        self.register_buffer("mean", torch.tensor(norm["mean"]).view(1, -1, 1, 1), False)
+        self.register_buffer("std", torch.tensor(norm["std"]).view(1, -1, 1, 1), False)
+        self.to_bgr = norm["to_bgr"]
+        self.align_corners = align_corners
+
+    # -- what methods use -------------------------------------------------------
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 or [0, 1] images -> the normalisation the backbone's weights expect."""
+        if x.dtype == torch.uint8:
+            x = x.float() / 255.0
+        if self.to_bgr:
+            x = x.flip(1)
+        return (x - self.mean) / self.std
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))
+
+    def resize_to(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """Dense logits upsampled (bilinear) to the label's size; classifiers unchanged."""
+        if logits.dim() == 4 and logits.shape[-2:] != label.shape[-2:]:
+            logits = F.interpolate(
+                logits, size=label.shape[-2:], mode="bilinear", align_corners=self.align_corners
+            )
+        return logits
+
+    def supervised_loss(self, batch: dict) -> torch.Tensor:
+        logits = self.resize_to(self.logits(batch["inputs"]), batch["label"])
+        return F.cross_entropy(logits, batch["label"].long(), ignore_index=IGNORE_INDEX)
+
+    @abc.abstractmethod
+    def loss(self, source: dict | None, target: dict | None) -> dict[str, torch.Tensor]:
+        """The method's loss terms for one source batch and one target batch."""
+
+    def predict(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Test-time logits; methods that change inference (calibrator, PLCA) override it."""
+        return self.logits(inputs)
+
+    # -- mmengine plumbing ----------------------------------------------------
+    def forward(self, inputs=None, data_samples=None, mode="tensor", source=None, target=None):
+        if mode == "loss":
+            return self.loss(source, target)
+        return self.predict(inputs)
+
+    def parse_losses(self, losses):
+        loss, log_vars = super().parse_losses(losses)
+        bad = {k: float(v) for k, v in log_vars.items() if not math.isfinite(float(v.detach()))}
+        if bad:
+            raise NonFiniteLossError(
+                f"{type(self).__name__}: non-finite loss {bad}; the update was not applied and "
+                "the last good checkpoint is kept. Lower the learning rate, enable gradient "
+                "clipping, or check the inputs for NaN."
+            )
+        return loss, log_vars
+
+    @torch.no_grad()
+    def val_step(self, data: dict) -> list[dict]:
+        data = self.data_preprocessor(data, False)
+        label = data["label"]
+        logits = self.resize_to(self.predict(data["inputs"]), label)
+        return [{"pred": logits.argmax(1), "gt": label}]
+
+    test_step = val_step

@@ -1,0 +1,3 @@
+"""Backbones; importing this package registers every model."""
+
+from harness.models import lenet  # noqa: F401

@@ -1,0 +1,23 @@
+"""Name lookup with a helpful error: every unknown name suggests the closest ones."""
+
+import difflib
+from collections.abc import Iterable
+
+
+class UnknownNameError(KeyError):
+    """An unknown protocol, method, backbone, dataset or class-list name."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
+def check_name(kind: str, name: str, known: Iterable[str]) -> str:
+    """Return ``name`` if it is known, else raise listing the closest known names."""
+    known = sorted(known)
+    if name in known:
+        return name
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownNameError(
+        f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known) or '(none)'}."
+    )

@@ -1,0 +1,48 @@
+"""Where a number came from: code version, packages and device."""
+
+import platform
+import subprocess
+from importlib import metadata
+
+from harness import PROJECT_ROOT, __version__
+
+PACKAGES = ("torch", "torchvision", "mmengine", "mmcv-lite", "mmsegmentation", "numpy")
+#: Paths whose uncommitted changes can change a result.
+CODE_PATHS = ("harness", "methods", "protocols", "pyproject.toml")
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def code_version() -> dict:
+    sha = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--", *CODE_PATHS)
+    return {"version": __version__, "git_sha": sha, "dirty": bool(status) if sha else None}
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def device_info(world_size: int, amp: str) -> dict:
+    import torch
+
+    if torch.cuda.is_available():
+        kind, name = "cuda", torch.cuda.get_device_name(0)
+    else:
+        kind, name = "cpu", platform.processor() or platform.machine()
+    return {"type": kind, "name": name, "world_size": world_size, "amp": amp,
+            "torch_threads": torch.get_num_threads()}

@@ -1,0 +1,81 @@
+"""One run: compile, train and evaluate with mmengine's Runner, then write the record."""
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.checkpoints import FINAL_NAME, save_final
+from harness.compile import RunSpec, compile_config, effective_amp, method_class
+from harness.provenance import code_version, device_info, package_versions
+from harness.results import RunRecord, finalize, write_record
+
+
+def _fingerprint(dataset) -> str | None:
+    return dataset.fingerprint() if hasattr(dataset, "fingerprint") else None
+
+
+def _domain_metrics(report: dict, matrix) -> dict:
+    return {**report, "confusion": matrix.tolist()}
+
+
+def execute(
+    spec: RunSpec,
+    results_dir: Path,
+    work_dir: Path | None = None,
+    data_root: Path | None = None,
+    launcher: str = "none",
+    resume: bool = False,
+    quiet: bool = False,
+) -> tuple[RunRecord, Path | None]:
+    """Train and evaluate; returns the record and where rank 0 wrote it."""
+    cfg = compile_config(spec, work_dir, data_root, launcher, resume, quiet)
+    return train_and_record(cfg, spec, results_dir)
+
+
+def train_and_record(cfg, spec: RunSpec, results_dir: Path) -> tuple[RunRecord, Path | None]:
+    """Run a compiled config; the record is written only after training and evaluation end."""
+    from mmengine.runner import Runner
+
+    from harness.data.labelmaps import get_classes
+
+    runner = Runner.from_cfg(cfg)
+    start = time.perf_counter()
+    model = runner.train()
+    wall = time.perf_counter() - start
+    val = runner.val_loop
+    p = spec.protocol
+    cls = method_class(spec.method)
+    classes = get_classes(p.classes)
+    net = getattr(model, "module", model).net
+    loaders = {"source_test": val.loaders["source"], "target_test": val.loaders["target"]}
+    record = finalize({
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "protocol": {"name": p.name, "task": p.task, "hash": p.hash, "overrides": spec.overrides,
+                     "variant_of": p.variant_of, "target_labels": p.target_labels},
+        "method": {"name": spec.method, "hparams": spec.hparams,
+                   "uses_target_labels": cls.uses_target_labels,
+                   "train_domains": list(cls.train_domains)},
+        "backbone": {"name": spec.backbone, "options": spec.model_options,
+                     "params": sum(t.numel() for t in net.parameters())},
+        "seed": spec.seed,
+        "code": code_version(),
+        "packages": package_versions(),
+        "device": device_info(runner.world_size, effective_amp(p.train.amp)),
+        "data": {name: {"n": len(loader.dataset), "fingerprint": _fingerprint(loader.dataset)}
+                 for name, loader in loaders.items()},
+        "classes": {"name": classes.name, "version": classes.version,
+                    "fingerprint": classes.fingerprint, "subsets": list(p.report_subsets)},
+        "selection": {"rule": p.selection.rule, "iter": runner.iter,
+                      "uses_target_labels": p.selection.rule == "oracle"},
+        "train": {"iters": runner.iter, "wall_time_s": round(wall, 3),
+                  "config": p.train.model_dump(mode="json")},
+        "metrics": {d: _domain_metrics(r["report"], r["matrix"]) for d, r in val.reports.items()},
+    })
+    if runner.rank == 0:
+        save_final(getattr(model, "module", model), Path(cfg.work_dir) / FINAL_NAME, {
+            "protocol": p.name, "protocol_hash": p.hash, "method": spec.method,
+            "backbone": spec.backbone, "num_classes": len(classes.names),
+            "run_id": record.run_id,
+        })
+        return record, write_record(record, results_dir)
+    return record, None

@@ -1,0 +1,50 @@
+"""The one-screen summary printed at the end of ``harness run`` and ``harness eval``."""
+
+from rich.table import Table
+
+from harness.evaluation.metrics import MISSING_RULE
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def metrics_table(title: str, metrics: dict[str, dict], task: str) -> Table:
+    """One column per domain (target, source); rows: headline metrics, then classes.
+
+    Vertical, so 19 classes and two domains fit a narrow terminal.
+    """
+    per_class = "iou" if task == "segmentation" else "acc"
+    table = Table(title=title, title_justify="left", caption_justify="left")
+    table.add_column("metric (%)")
+    for domain in metrics:
+        table.add_column(domain, justify="right")
+    domains = list(metrics.values())
+    if task == "segmentation":
+        rows = [("mIoU", "miou"), ("fwIoU", "fwiou"), ("pixel acc", "pixel_acc")]
+    else:
+        rows = [("accuracy", "pixel_acc"), ("mean class acc", "mean_acc")]
+    for label, key in rows:
+        table.add_row(label, *[_fmt(m[key]) for m in domains])
+    for name in domains[0].get("subsets", {}):
+        table.add_row(f"mIoU {name}", *[_fmt(m["subsets"][name]["miou"]) for m in domains])
+    table.add_section()
+    for i, cls in enumerate(domains[0]["classes"]):
+        table.add_row(f"{per_class.upper() if per_class == 'iou' else 'acc'} {cls}",
+                      *[_fmt(m[per_class][i]) for m in domains])
+    table.caption = MISSING_RULE
+    return table
+
+
+def print_summary(record, path, console) -> None:
+    metrics = {d: m.model_dump() for d, m in record.metrics.items()}
+    title = (f"{record.protocol['name']} | {record.method['name']} | {record.backbone['name']} "
+             f"| seed {record.seed} | {record.train['iters']} iters "
+             f"in {record.train['wall_time_s']:.1f} s on {record.device['type']}")
+    console.print(metrics_table(title, metrics, record.protocol["task"]))
+    console.print(f"record: {path}  (run id {record.run_id}, selection: "
+                  f"{record.selection['rule']})", markup=False)
+
+
+def print_metrics(protocol, reports: dict[str, dict], console) -> None:
+    console.print(metrics_table(f"{protocol.name} | evaluation", reports, protocol.task))

@@ -1,0 +1,134 @@
+"""The fixtures reproduce the real file formats (datasets.md section 14)."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from harness.data.fixtures import fixture_datasets, fixture_splits, write_fixtures
+
+SIZE = (64, 32)
+
+
+def cell_centres(img, rows, cols):
+    """Value at the centre of each cell of a rows x cols grid stretched over ``img``."""
+    height, width = img.shape[:2]
+    ys = [int((r + 0.5) * height / rows) for r in range(rows)]
+    xs = [int((c + 0.5) * width / cols) for c in range(cols)]
+    return img[np.ix_(ys, xs)]
+
+
+def test_fixture_datasets_lists_the_five():
+    assert fixture_datasets() == ["bdd100k", "cityscapes", "gta5", "nthu", "synthia"]
+    assert fixture_splits("nthu", 3) == {"train": 3, "test": 3}
+
+
+def test_gta5_layout_and_palette_labels(tmp_path):
+    root = write_fixtures("gta5", tmp_path, n_per_split=3, size=SIZE)
+    assert sorted(p.name for p in (root / "images").iterdir()) == [
+        "00001.png",
+        "00002.png",
+        "00003.png",
+    ]
+    label = Image.open(root / "labels" / "00001.png")
+    assert label.mode == "P" and label.size == SIZE
+    assert label.getpalette()[7 * 3 : 7 * 3 + 3] == [128, 64, 128]  # labelId 7 road colour
+    assert cell_centres(np.asarray(label), 4, 6).tolist() == [
+        [0, 34, 4, 7, 8, 9],
+        [11, 12, 13, 17, 19, 20],
+        [21, 22, 23, 24, 25, 26],
+        [27, 28, 29, 31, 32, 33],
+    ]
+    # OpenCV expands the palette to colours: the trap the loader avoids.
+    assert cv2.imread(str(root / "labels" / "00001.png"), cv2.IMREAD_UNCHANGED).ndim == 3
+    assert Image.open(root / "images" / "00001.png").mode == "RGB"
+
+
+def test_cityscapes_layout_and_decoys(tmp_path):
+    root = write_fixtures("cityscapes", tmp_path, size=SIZE)
+    gt = root / "gtFine" / "val" / "frankfurt"
+    stem = "frankfurt_000000_000019"
+    assert (root / "leftImg8bit" / "val" / "frankfurt" / f"{stem}_leftImg8bit.png").is_file()
+    assert (
+        root / "leftImg8bit" / "train" / "bochum" / "bochum_000001_000019_leftImg8bit.png"
+    ).is_file()
+    label_ids = Image.open(gt / f"{stem}_gtFine_labelIds.png")
+    assert label_ids.mode == "L"
+    assert cell_centres(np.asarray(label_ids), 4, 6)[0].tolist() == [0, 1, 4, 7, 8, 9]
+    instances = cv2.imread(str(gt / f"{stem}_gtFine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
+    assert instances.dtype == np.uint16 and instances.max() == 33001
+    assert Image.open(gt / f"{stem}_gtFine_color.png").mode == "RGBA"
+    assert json.loads((gt / f"{stem}_gtFine_polygons.json").read_text())["imgWidth"] == SIZE[0]
+
+
+def test_synthia_labels_are_16bit_rgb_with_class_in_r(tmp_path):
+    root = write_fixtures("synthia", tmp_path, size=SIZE)
+    path = root / "GT" / "LABELS" / "0000000.png"
+    bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert bgr.dtype == np.uint16 and bgr.shape == (SIZE[1], SIZE[0], 3)
+    assert cell_centres(bgr[:, :, 2], 4, 6).tolist() == [
+        [0, 1, 2, 3, 4, 5],
+        [6, 7, 8, 9, 10, 11],
+        [12, 13, 14, 15, 16, 17],
+        [18, 19, 20, 21, 22, 3],
+    ]
+    assert bgr[:, :, 1].min() >= 256 and (bgr[:, :, 0] == 0).all()
+    # Pillow sees an 8-bit RGB image (high bytes only): the trap the loader avoids.
+    assert Image.open(path).mode == "RGB"
+    assert (root / "RGB" / "0000001.png").is_file() and (
+        root / "GT" / "COLOR" / "0000001.png"
+    ).is_file()
+    assert (root / "Depth" / "Depth" / "0000000.png").is_file()
+
+
+def test_nthu_four_cities_mixed_extensions(tmp_path):
+    root = write_fixtures("nthu", tmp_path, size=SIZE)
+    assert sorted(p.name for p in root.iterdir()) == ["Rio", "Rome", "Taipei", "Tokyo"]
+    rio_test = sorted(p.name for p in (root / "Rio" / "Images" / "Test").iterdir())
+    assert rio_test == ["pano_03575_2_0.png", "pano_03576_2_0.jpg"]
+    assert all(p.suffix == ".jpg" for p in (root / "Rome" / "Images" / "Train").iterdir())
+    label = Image.open(root / "Rio" / "Labels" / "Test" / "pano_03576_2_0_eval.png")
+    assert label.mode == "L"
+    assert set(np.unique(label)) == {
+        7,
+        8,
+        11,
+        19,
+        20,
+        21,
+        23,
+        24,
+        25,
+        26,
+        28,
+        32,
+        33,
+        0,
+        12,
+        22,
+        27,
+        31,
+        17,
+        255,
+    }
+
+
+def test_bdd100k_masks_hold_trainids(tmp_path):
+    root = write_fixtures("bdd100k", tmp_path, size=SIZE)
+    images = sorted((root / "images" / "10k" / "train").iterdir())
+    assert len(images) == 2 and all(len(p.stem) == 17 and p.stem[8] == "-" for p in images)
+    mask = Image.open(root / "labels" / "sem_seg" / "masks" / "train" / f"{images[0].stem}.png")
+    assert mask.mode == "L" and set(np.unique(mask)) == set(range(19)) | {255}
+    assert (root / "labels" / "sem_seg" / "colormaps" / "train" / f"{images[0].stem}.png").is_file()
+
+
+def test_samples_differ_and_unknown_dataset_is_refused(tmp_path):
+    root = write_fixtures("bdd100k", tmp_path, size=SIZE)
+    masks = sorted((root / "labels" / "sem_seg" / "masks" / "val").iterdir())
+    assert not np.array_equal(np.asarray(Image.open(masks[0])), np.asarray(Image.open(masks[1])))
+    with pytest.raises(ValueError, match="fixtures exist for"):
+        write_fixtures("kitti", tmp_path)
+    with pytest.raises(ValueError, match="smaller than"):
+        write_fixtures("gta5", tmp_path, size=(4, 2))

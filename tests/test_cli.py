@@ -1,0 +1,69 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness import catalog
+from harness.cli import main
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True,
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list", "protocols"], ["list", "methods"],
+                                  ["list", "backbones"]])
+def test_fast_verbs_do_not_import_torch_or_mmseg(argv):
+    code = ("from harness.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass")
+    loaded = _modules_after(code)
+    assert "torch" not in loaded and "mmseg" not in loaded and "mmengine" not in loaded
+
+
+def test_catalog_agrees_with_live_registries():
+    from harness.compile import backbone_names
+    from harness.registry import METHODS
+
+    METHODS.import_from_location()
+    assert catalog.method_names() == sorted(METHODS.module_dict)
+    assert catalog.backbone_names() == backbone_names()
+    assert {"source_only", "oracle"} <= set(catalog.method_names())
+
+
+def test_list_methods_prints_them(capsys):
+    assert main(["list", "methods"]) == 0
+    assert {"oracle", "source_only"} <= set(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("argv, closest", [
+    (["run", "--protocol", "digits_mnist_optdigit"], "digits_mnist_optdigits"),
+    (["run", "--method", "source_onl"], "source_only"),
+    (["run", "--backbone", "lenett"], "lenet"),
+])
+def test_unknown_names_exit_2_with_closest(argv, closest, capsys):
+    assert main(argv + ["--dump-config"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown" in err and closest in err
+
+
+def test_unknown_set_key_is_an_error(capsys):
+    assert main(["run", "--set", "train.itres=3", "--dump-config"]) == 2
+    assert "train.iters" in capsys.readouterr().err
+
+
+def test_unknown_method_hparam_is_an_error(capsys):
+    assert main(["run", "--set", "method.lr=3", "--dump-config"]) == 2
+    assert "no hyper-parameter 'lr'" in capsys.readouterr().err
+
+
+def test_dump_config_reflects_protocol_and_overrides(capsys):
+    assert main(["run", "--set", "train.iters=33", "--seed", "4", "--dump-config"]) == 0
+    text = capsys.readouterr().out
+    assert "max_iters=33" in text and "seed=4" in text
+    assert "type='methods.source_only'" in text and "type='lenet'" in text
+    assert "round_up=False" in text  # evaluation never pads (no double counting)

@@ -1,0 +1,123 @@
+"""End to end on the embedded protocol, cut to a few iterations."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.hooks import Hook
+
+from harness.checkpoints import FINAL_NAME, CheckpointError
+from harness.compile import compile_config, resolve
+from harness.evaluate import evaluate_checkpoint
+from harness.evaluation.metrics import derive
+from harness.method import NonFiniteLossError
+from harness.protocol import load_protocol
+from harness.registry import HOOKS
+from harness.results import load_record, load_records
+from harness.run import execute, train_and_record
+
+
+@HOOKS.register_module(force=True)
+class InterruptAt(Hook):
+    """Simulates Ctrl-C after iteration ``at`` (0-based), once checkpoints exist."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter == self.at:
+            raise KeyboardInterrupt
+
+
+@HOOKS.register_module(force=True)
+class PoisonWeightsAt(Hook):
+    """Makes every weight NaN before iteration ``at``: the loss becomes non-finite."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter == self.at:
+            with torch.no_grad():
+                for p in runner.model.parameters():
+                    p.fill_(float("nan"))
+
+
+def run(tmp_path: Path, sets, method="source_only", name="a", extra_hook=None, resume=False):
+    spec = resolve("digits_mnist_optdigits", method, None, 0, sets)
+    cfg = compile_config(spec, work_dir=tmp_path / name, resume=resume, quiet=True)
+    if extra_hook:
+        cfg.custom_hooks.append(extra_hook)
+    return train_and_record(cfg, spec, tmp_path / "records")
+
+
+def test_record_is_complete_and_consistent(tmp_path, tiny_sets):
+    record, path = run(tmp_path, tiny_sets)
+    assert load_record(path) == record
+    assert record.protocol["hash"] == load_protocol(
+        "digits_mnist_optdigits", {"train.iters": 12, "train.checkpoint_interval": 4,
+                                   "train.log_interval": 4}).hash
+    assert record.protocol["overrides"] == {"train.iters": 12, "train.checkpoint_interval": 4,
+                                            "train.log_interval": 4}
+    assert record.train["iters"] == 12 and record.selection["rule"] == "last"
+    assert record.packages["torch"] and record.code["version"]
+    assert record.device["type"] in {"cpu", "cuda"}
+    # CyCADA LeNet by hand: conv 1->20 5x5, conv 20->50 5x5, fc 800->500, fc 500->10.
+    assert record.backbone["params"] == (20 * 25 + 20) + (50 * 20 * 25 + 50) + (
+        800 * 500 + 500) + (500 * 10 + 10)
+    for domain, n in (("target", 600), ("source", 1000)):
+        m = record.metrics[domain]
+        confusion = np.array(m.confusion)
+        assert confusion.sum() == n and record.data[f"{domain}_test"]["n"] == n
+        again = derive(confusion, m.classes)
+        assert again["acc"] == m.acc and again["pixel_acc"] == m.pixel_acc
+        assert record.data[f"{domain}_test"]["fingerprint"]
+
+
+def test_resume_after_interrupt_equals_uninterrupted(tmp_path, tiny_sets):
+    full, _ = run(tmp_path, tiny_sets, name="full")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, tiny_sets, name="cut", extra_hook={"type": "InterruptAt", "at": 6})
+    assert (tmp_path / "cut" / "iter_4.pth").is_file()
+    assert not (tmp_path / "cut" / FINAL_NAME).exists()
+    records, _ = load_records(tmp_path / "records")
+    assert [r.run_id for r in records] == [full.run_id]  # the interrupted run wrote nothing
+    resumed, _ = run(tmp_path, tiny_sets, name="cut", resume=True)
+    for domain in ("target", "source"):
+        assert resumed.metrics[domain].confusion == full.metrics[domain].confusion
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_sets):
+    with pytest.raises(NonFiniteLossError, match="non-finite loss"):
+        run(tmp_path, tiny_sets, extra_hook={"type": "PoisonWeightsAt", "at": 5})
+    state = torch.load(tmp_path / "a" / "iter_4.pth", weights_only=False)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    assert not (tmp_path / "records").exists()
+
+
+def test_oracle_trains_on_target_labels_and_is_flagged(tmp_path, tiny_sets):
+    record, _ = run(tmp_path, tiny_sets, method="oracle")
+    assert record.method["uses_target_labels"] is True
+    assert record.method["train_domains"] == ["target"]
+
+
+def test_eval_reproduces_the_record_and_rejects_a_foreign_checkpoint(tmp_path, tiny_sets):
+    record, _ = run(tmp_path, tiny_sets)
+    spec = resolve("digits_mnist_optdigits", None, None, 0, tiny_sets)
+    reports = evaluate_checkpoint(spec, tmp_path / "a" / FINAL_NAME)
+    assert reports["target"]["confusion"] == record.metrics["target"].confusion
+    foreign = tmp_path / "foreign.pth"
+    state = torch.load(tmp_path / "a" / FINAL_NAME, weights_only=True)
+    state["state_dict"]["net.head.weight"] = torch.zeros(5, 500)
+    torch.save(state, foreign)
+    with pytest.raises(CheckpointError, match=r"net\.head\.weight: file \(5, 500\)"):
+        evaluate_checkpoint(spec, foreign)
+    with pytest.raises(CheckpointError, match="weights_only"):
+        evaluate_checkpoint(spec, tmp_path / "a" / "iter_12.pth")
+
+
+def test_execute_writes_under_the_protocol_folder(tmp_path, tiny_sets):
+    spec = resolve("digits_mnist_optdigits", None, None, 1, tiny_sets)
+    record, path = execute(spec, tmp_path / "out", work_dir=tmp_path / "w", quiet=True)
+    assert path == tmp_path / "out" / "digits_mnist_optdigits" / f"{record.run_id}.json"
