@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = data_verbs.add_parser("check", help="check a protocol's data layout and labels")
     check.add_argument("--protocol", required=True)
     check.add_argument("--data-root", type=Path)
+    check.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                       help="protocol override, e.g. source.options.subset=2 to declare a subset")
     fixtures = data_verbs.add_parser("fixtures", help="write tiny format-faithful datasets")
     fixtures.add_argument("--dataset", required=True)
     fixtures.add_argument("--out", type=Path, required=True)
@@ -137,9 +139,11 @@ def cmd_data(args) -> int:
 
         print(write_fixtures(args.dataset, args.out))
         return 0
+    from harness.compile import split_overrides
     from harness.data.check_protocol import check_protocol_data
 
-    return check_protocol_data(args.protocol, args.data_root, _console())
+    sets, _, _ = split_overrides(args.sets)
+    return check_protocol_data(args.protocol, args.data_root, _console(), sets)
 
 
 def cmd_leaderboard(args) -> int:

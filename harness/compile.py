@@ -104,8 +104,37 @@ def default_work_dir(spec: RunSpec) -> Path:
     )
 
 
-def _dataset(domain, split: str, data_root: Path, labels: bool) -> dict:
-    cfg = {"type": domain.dataset, "split": split, **domain.options}
+def default_data_root(data_root: Path | None) -> Path:
+    return Path(data_root or os.environ.get("HARNESS_DATA", PROJECT_ROOT / "data"))
+
+
+def train_pipeline(train) -> list[dict]:
+    """Random shorter-edge resize, crop and flip (mmcv/mmseg transforms), as declared."""
+    steps = []
+    if train.resize_short_edge:
+        low, high = train.resize_short_edge
+        # keep_ratio with an unbounded long edge: the shorter edge is drawn in [low, high].
+        steps.append({"type": "RandomResize", "scale": [(1_000_000, low), (1_000_000, high)],
+                      "keep_ratio": True})
+    if train.crop:
+        width, height = train.crop
+        steps.append({"type": "RandomCrop", "crop_size": (height, width)})
+    if train.flip_prob:
+        steps.append({"type": "RandomFlip", "prob": train.flip_prob})
+    return steps
+
+
+def test_pipeline(evaluation) -> list[dict]:
+    return [{"type": "ResizeImage", "size": tuple(evaluation.input_size)}] if (
+        evaluation.input_size) else []
+
+
+def _dataset(domain, split: str, data_root: Path, labels: bool, pipeline=None,
+             test: bool = False) -> dict:
+    cfg = {"type": domain.dataset, "split": split, **domain.options,
+           **(domain.test_options if test else {})}
+    if pipeline is not None:
+        cfg["pipeline"] = pipeline
     if domain.data_root is not None:
         cfg["data_root"] = str(data_root / domain.data_root)
     if not labels:
@@ -154,16 +183,19 @@ def compile_config(
 
     p = spec.protocol
     cls = method_class(spec.method)
-    data_root = Path(data_root or os.environ.get("HARNESS_DATA", PROJECT_ROOT / "data"))
+    data_root = default_data_root(data_root)
     classes = get_classes(p.classes)
     subsets = {s: subset_indices(s, p.classes) for s in p.report_subsets if s != "all"}
     train = p.train
     amp = effective_amp(train.amp)
 
-    def loader(domain, split, train_mode, labels=True, batch=None):
+    def loader(domain, split, train_mode, labels=True):
+        pipeline = None
+        if p.task == "segmentation":
+            pipeline = train_pipeline(train) if train_mode else test_pipeline(p.eval)
         return _loader(
-            _dataset(domain, split, data_root, labels),
-            batch or (train.batch if train_mode else p.eval.batch), train.workers, train_mode,
+            _dataset(domain, split, data_root, labels, pipeline, test=not train_mode),
+            train.batch if train_mode else p.eval.batch, train.workers, train_mode,
         )
 
     optim_wrapper = {

@@ -32,8 +32,14 @@ def _mean_se(values: list[float | None]) -> str:
     return f"{vals.mean():.2f} ± {se:.2f}"
 
 
-def _headline(task: str) -> tuple[str, str]:
-    return ("miou", "mIoU") if task == "segmentation" else ("pixel_acc", "acc")
+def headlines(protocol: Protocol, metrics) -> dict[str, float | None]:
+    """The protocol's headline numbers of one domain: accuracy, or the mIoU over each
+    reported class subset ("all" = every class); SYNTHIA reports 16 and 13, never 19."""
+    if protocol.task != "segmentation":
+        return {"acc": metrics.pixel_acc}
+    return {("mIoU" if s == "all" else f"mIoU {s}"):
+            (metrics.miou if s == "all" else metrics.subsets[s]["miou"])
+            for s in protocol.report_subsets}
 
 
 def _method_label(record: RunRecord) -> str:
@@ -44,7 +50,6 @@ def _method_label(record: RunRecord) -> str:
 
 
 def reproduced_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFrame:
-    key, label = _headline(protocol.task)
     per_class = "iou" if protocol.task == "segmentation" else "acc"
     groups: dict[tuple[str, str], list[RunRecord]] = {}
     for r in records:
@@ -54,23 +59,21 @@ def reproduced_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFra
         runs = sorted(runs, key=lambda r: r.seed)
         t = [r.metrics["target"] for r in runs]
         s = [r.metrics["source"] for r in runs]
-        row = {
-            "method": _method_label(runs[0]),
-            "backbone": backbone,
-            "seeds": len({r.seed for r in runs}),
-            f"target {label}": _mean_se([m.model_dump()[key] for m in t]),
-            f"source {label}": _mean_se([m.model_dump()[key] for m in s]),
-        }
+        row = {"method": _method_label(runs[0]), "backbone": backbone,
+               "seeds": len({r.seed for r in runs})}
+        target = [headlines(protocol, m) for m in t]
+        source = [headlines(protocol, m) for m in s]
+        for label in target[0]:
+            row[f"target {label}"] = _mean_se([h[label] for h in target])
+            row[f"source {label}"] = _mean_se([h[label] for h in source])
         if protocol.task == "classification":
             row["target mean class acc"] = _mean_se([m.mean_acc for m in t])
-        for subset in protocol.report_subsets:
-            if subset != "all":
-                row[f"target mIoU {subset}"] = _mean_se([m.subsets[subset]["miou"] for m in t])
         row["selection"] = runs[0].selection["rule"]
         for i, cls in enumerate(t[0].classes):
             row[cls] = _mean_se([getattr(m, per_class)[i] for m in t])
+        first = next(iter(target[0]))
         row["_sort"] = (runs[0].method["uses_target_labels"],
-                        -float(np.mean([m.model_dump()[key] or 0 for m in t])))
+                        -float(np.mean([h[first] or 0 for h in target])))
         rows.append(row)
     if not rows:
         return pd.DataFrame()
@@ -82,7 +85,7 @@ def reported_table(protocol: Protocol) -> pd.DataFrame:
     if protocol.reported is None:
         return pd.DataFrame()
     csv = pd.read_csv(REPORTED_DIR / protocol.reported.file, dtype={"value": str})
-    csv = csv[csv["task"] == protocol.reported.task]
+    csv = csv[csv["task"].isin(protocol.reported.tasks)]
     if csv.empty:
         return pd.DataFrame()
     csv = csv.assign(
@@ -91,7 +94,7 @@ def reported_table(protocol: Protocol) -> pd.DataFrame:
                         csv["metric"]),
         paper=csv["source_doc"].str.slice(0, 3) + " " + csv["table"],
     )
-    keys = ["paper", "method", "backbone"]
+    keys = ["paper", "task", "method", "backbone"]
     wide = csv.fillna({"backbone": ""}).pivot_table(
         index=keys, columns="column", values="value", aggfunc="first", sort=False
     ).reset_index()
@@ -128,8 +131,7 @@ def render(protocol: Protocol, records: list[RunRecord], excluded: list[RunRecor
     reported = reported_table(protocol)
     if not reported.empty:
         lines += ["", "## Reported by the papers (not reproduced here)", "",
-                  f"From `results/reported/{protocol.reported.file}`, task "
-                  f"`{protocol.reported.task}`, values as printed.", "",
+                  f"From `results/reported/{protocol.reported.file}`, values as printed.", "",
                   reported.to_markdown(index=False)]
     lines += ["", MISSING_RULE, ""]
     return "\n".join(lines)
@@ -154,15 +156,16 @@ def build_pages(runs_dir: Path) -> tuple[dict[str, str], list[str]]:
         current = [r for r in mine if r.protocol["hash"] == protocol.hash]
         excluded = [r for r in mine if r.protocol["hash"] != protocol.hash]
         pages[f"{name}.md"] = render(protocol, current, excluded)
-        key, label = _headline(protocol.task)
-        best = max(((r.metrics["target"].model_dump()[key] or 0, r.method["name"])
-                    for r in current if not r.method["uses_target_labels"]), default=None)
+        best = max(((next(iter(headlines(protocol, r.metrics["target"]).items())),
+                     r.method["name"])
+                    for r in current if not r.method["uses_target_labels"]),
+                   key=lambda b: b[0][1] or 0, default=None)
         summaries.append({
             "protocol": f"[{name}]({name}.md)",
             "task": protocol.task,
             "runs": len(current),
-            f"best unsupervised target {label} (single run)":
-                f"{best[0]:.2f} ({best[1]})" if best else "-",
+            "best unsupervised run (target)":
+                f"{best[0][0]} {best[0][1]:.2f} ({best[1]})" if best else "-",
         })
     known = set(protocol_names())
     problems += [f"{r.protocol['name']}: record {r.run_id} names an unknown protocol"

@@ -75,9 +75,12 @@ class UDAMethod(BaseModel):
 
     # -- what methods use -------------------------------------------------------
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 or [0, 1] images -> the normalisation the backbone's weights expect."""
-        if x.dtype == torch.uint8:
-            x = x.float() / 255.0
+        """uint8 (0-255) or float [0, 1] RGB images -> what the backbone's weights expect.
+
+        ``input_norm`` mean/std are in 0-255 pixel units (mmseg's convention), in
+        the channel order after the optional RGB->BGR swap.
+        """
+        x = x.float() if x.dtype == torch.uint8 else x * 255.0
         if self.to_bgr:
             x = x.flip(1)
         return (x - self.mean) / self.std

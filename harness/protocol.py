@@ -37,12 +37,18 @@ class Domain(_Strict):
     data_root: str | None = None
     #: Passed to the dataset's constructor (split seeds, preprocessing, ...).
     options: dict[str, Any] = Field(default_factory=dict)
+    #: Extra constructor options for the test split only (e.g. a strided subset of
+    #: GTA5's only split as the source evaluation set).
+    test_options: dict[str, Any] = Field(default_factory=dict)
 
 
 class Eval(_Strict):
     metric: Literal["accuracy", "iou"]
-    #: Evaluation resolution (width, height); logits are upsampled to it.
+    #: Label resolution (width, height) the metric is computed at; logits are
+    #: upsampled (bilinear) to the label size, never labels downsampled.
     size: list[int] | None = Field(default=None, min_length=2, max_length=2)
+    #: (width, height) the image is resized to before the network (labels untouched).
+    input_size: list[int] | None = Field(default=None, min_length=2, max_length=2)
     align_corners: bool = False
     batch: int = Field(default=64, gt=0)
 
@@ -58,7 +64,11 @@ class Train(_Strict):
     poly_power: float = 0.9
     #: Learning-rate multiplier of the classifier head (DeepLab's 10x).
     head_lr_mult: float = Field(default=1.0, gt=0)
+    #: Random shorter-edge resize range [low, high] in pixels, before cropping.
+    resize_short_edge: list[int] | None = Field(default=None, min_length=2, max_length=2)
+    #: (width, height) random crop.
     crop: list[int] | None = Field(default=None, min_length=2, max_length=2)
+    flip_prob: float = Field(default=0.0, ge=0, le=1)
     amp: Literal["none", "fp16", "bf16"] = "none"
     checkpoint_interval: int = Field(gt=0)
     log_interval: int = Field(default=50, gt=0)
@@ -77,9 +87,9 @@ class Defaults(_Strict):
 
 
 class Reported(_Strict):
-    #: CSV in ``results/reported/`` and the ``task`` value of this protocol's rows.
+    #: CSV in ``results/reported/`` and the ``task`` values of this protocol's rows.
     file: str
-    task: str
+    tasks: list[str] = Field(min_length=1)
 
 
 class Protocol(_Strict):
@@ -138,7 +148,8 @@ def apply_overrides(data: dict, overrides: dict[str, Any], source: str) -> dict:
     data = json.loads(json.dumps(data))  # deep copy of plain TOML data
     known = sorted(_dotted_keys(Protocol))
     # Free-form tables: their keys are checked by the constructor they feed.
-    open_tables = ("model.", "source.options.", "target.options.")
+    open_tables = ("model.", "source.options.", "target.options.", "source.test_options.",
+                   "target.test_options.")
     for key, value in overrides.items():
         if key not in known and not key.startswith(open_tables):
             close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)

@@ -28,6 +28,7 @@ def check_dataset(
     data_root: Path,
     splits: dict[str, int] | None = None,
     workers: int | None = None,
+    only: list[str] | None = None,
     **options,
 ) -> list[Problem]:
     """All problems of ``dataset`` under ``data_root``; empty if the copy is sound.
@@ -35,7 +36,8 @@ def check_dataset(
     ``splits`` maps split -> declared number of images (at least that many must
     be present); ``None`` checks every split against its official size exactly.
     ``options`` are dataset constructor options (``city`` for nthu: all four
-    cities when omitted; ``label_type`` for cityscapes). Warnings
+    cities when omitted; ``label_type`` for cityscapes). ``only`` restricts an
+    official-size check to the splits a protocol uses. Warnings
     (``severity="warning"``) are documented properties the loader handles.
     """
     cls = seg_dataset_class(dataset)
@@ -49,7 +51,8 @@ def check_dataset(
             )
         ]
     declared = splits is not None
-    wanted = dict(cls.SPLIT_SIZES) if splits is None else dict(splits)
+    official = {s: n for s, n in cls.SPLIT_SIZES.items() if only is None or s in only}
+    wanted = official if splits is None else dict(splits)
     unknown = [s for s in wanted if s not in cls.SPLIT_SIZES]
     if unknown:
         return [

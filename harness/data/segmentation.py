@@ -67,6 +67,7 @@ class SegDataset(BaseDataset, metaclass=ABCMeta):
         pipeline: transforms (dicts for ``TRANSFORMS`` or callables) run between
             loading and packing, e.g. ``dict(type="RandomCrop", crop_size=(512, 512))``.
         subset: use only the first ``subset`` samples in sorted file order.
+        stride: then keep every ``stride``-th sample (a spread-out evaluation subset).
         with_label: load labels; default: whether the split is labelled.
     """
 
@@ -84,6 +85,7 @@ class SegDataset(BaseDataset, metaclass=ABCMeta):
         split: str,
         pipeline: list | None = None,
         subset: int | None = None,
+        stride: int | None = None,
         with_label: bool | None = None,
         lazy_init: bool = False,
         test_mode: bool = False,
@@ -100,8 +102,11 @@ class SegDataset(BaseDataset, metaclass=ABCMeta):
             )
         if subset is not None and subset < 1:
             raise ValueError(f"{self.NAME}: subset must be a positive count, not {subset}")
+        if stride is not None and stride < 1:
+            raise ValueError(f"{self.NAME}: stride must be a positive count, not {stride}")
         self.split = split
         self.subset = subset
+        self.stride = stride
         self.with_label = labelled if with_label is None else with_label
         labelmap = get_labelmap(self.labelmap_name())
         steps = [LoadRGBImage()]
@@ -208,9 +213,9 @@ class SegDataset(BaseDataset, metaclass=ABCMeta):
                     f"{len(data_list)} samples under {self.image_dir()}"
                 )
             data_list = data_list[: self.subset]
-        return data_list
+        return data_list[:: self.stride or 1]
 
-    def data_fingerprint(self) -> str:
+    def fingerprint(self) -> str:
         """sha256 of the sample count and the relative image/label paths used, for the
         run record: copies differ in practice (e.g. 24,941 vs 24,966 GTA5 frames, T14)."""
         paths = [

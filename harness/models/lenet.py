@@ -13,7 +13,8 @@ from harness.registry import MODELS
 
 @MODELS.register_module(name="lenet")
 class LeNet(nn.Module):
-    input_norm = {"mean": (0.5,), "std": (0.5,), "to_bgr": False}  # CyCADA: zero-centred
+    # CyCADA zero-centres digits: (x - 0.5) / 0.5 on [0, 1], here in 0-255 pixel units.
+    input_norm = {"mean": (127.5,), "std": (127.5,), "to_bgr": False}
     output_stride = None  # a classifier: one prediction per image
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, pretrained: str | None = None):

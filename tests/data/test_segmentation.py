@@ -258,12 +258,12 @@ def test_registry_build_and_mmseg_pipeline(roots):
         assert set(item["label"].unique().tolist()) <= set(range(19)) | {255}
 
 
-def test_data_fingerprint_tracks_the_files_used(tmp_path):
+def test_fingerprint_tracks_the_files_used(tmp_path):
     root = write_fixtures("gta5", tmp_path, n_per_split=3, size=SIZE)
     cls = seg_dataset_class("gta5")
-    full = cls(str(root), "train").data_fingerprint()
-    assert full == cls(str(root), "train").data_fingerprint()
-    assert cls(str(root), "train", subset=2).data_fingerprint() != full
+    full = cls(str(root), "train").fingerprint()
+    assert full == cls(str(root), "train").fingerprint()
+    assert cls(str(root), "train", subset=2).fingerprint() != full
     (root / "images" / "00003.png").rename(root / "images" / "00004.png")
     (root / "labels" / "00003.png").rename(root / "labels" / "00004.png")
-    assert cls(str(root), "train").data_fingerprint() != full
+    assert cls(str(root), "train").fingerprint() != full

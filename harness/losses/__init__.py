@@ -1,0 +1,1 @@
+"""Reusable loss terms: PLCA cycle association, Lovasz-softmax, adaptive label smoothing."""
