@@ -24,8 +24,12 @@ def save_final(model: torch.nn.Module, path: Path, meta: dict) -> Path:
     return path
 
 
-def load_final(model: torch.nn.Module, path: Path) -> dict:
-    """Load strictly into ``model``; every mismatch is named. Returns the file's meta."""
+def load_final(model: torch.nn.Module, path: Path, prefix: str = "") -> dict:
+    """Load strictly into ``model``; every mismatch is named. Returns the file's meta.
+
+    ``prefix`` keeps only the file's keys that start with it (``net.``: the backbone
+    of a method's weights, for a method that starts from the source model).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -38,7 +42,8 @@ def load_final(model: torch.nn.Module, path: Path) -> dict:
         ) from None
     if not isinstance(blob, dict) or "state_dict" not in blob:
         raise CheckpointError(f"{path}: no 'state_dict' entry; expected a {FINAL_NAME} file")
-    state, own = blob["state_dict"], model.state_dict()
+    state = {k: v for k, v in blob["state_dict"].items() if k.startswith(prefix)}
+    own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"

@@ -88,6 +88,11 @@ def resolve(
     method = method or proto.defaults.method
     backbone = backbone or proto.defaults.backbone
     cls = method_class(method)
+    if proto.task not in cls.tasks:
+        raise ValueError(
+            f"method {method!r} applies to {', '.join(cls.tasks)} protocols, and "
+            f"{proto.name} is a {proto.task} protocol; pick another --method or --protocol"
+        )
     check_name("backbone", backbone, backbone_names())
     hp = build_hparams(cls.HParams, hparams, method)  # fail now, not after data loading
     return RunSpec(
@@ -96,6 +101,20 @@ def resolve(
         overrides={**protocol_overrides, **{f"method.{k}": v for k, v in hparams.items()},
                    **{f"model.{k}": v for k, v in model.items()}},
     )
+
+
+def source_model_path(spec: RunSpec) -> Path:
+    """Cached source-only weights for methods that start from a trained source model.
+
+    Keyed by what the source model depends on: the protocol's source domain,
+    classes, backbone options and training settings, the backbone and the seed.
+    """
+    p = spec.protocol
+    blob = json.dumps([p.source.model_dump(mode="json"), p.classes, p.train.model_dump(mode="json"),
+                       spec.backbone, spec.model_options, spec.seed], sort_keys=True, default=str)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:10]
+    root = Path(os.environ.get("HARNESS_CACHE", Path("work_dirs") / "source_models"))
+    return root / p.name / f"{spec.backbone}-s{spec.seed}-{key}" / "model_final.pth"
 
 
 def default_work_dir(spec: RunSpec) -> Path:
@@ -205,6 +224,7 @@ def compile_config(
     }
     if amp != "none":
         optim_wrapper["dtype"] = {"fp16": "float16", "bf16": "bfloat16"}[amp]
+    optim_wrapper = cls.optim_wrapper_cfg(optim_wrapper, cls.HParams(**spec.hparams))
     schedulers = []
     if train.schedule == "poly":
         schedulers.append({"type": "PolyLR", "eta_min": 0.0, "power": train.poly_power,
@@ -230,6 +250,8 @@ def compile_config(
                          **spec.model_options},
             "hparams": spec.hparams,
             "align_corners": p.eval.align_corners,
+            "source_checkpoint": str(source_model_path(spec)) if cls.needs_source_model
+            else None,
         },
         "train_dataloader": train_loaders[first],
         "train_cfg": {
@@ -246,6 +268,7 @@ def compile_config(
             "type": "DomainsValLoop",
             "source_dataloader": loader(p.source, p.source.test_split, False),
             "fp16": amp == "fp16",
+            "target_label_size": p.eval.size,
         },
         "val_evaluator": {"type": "ConfusionMetric", "class_names": list(classes.names),
                           "subsets": subsets},

@@ -15,5 +15,4 @@ def evaluate_checkpoint(spec: RunSpec, checkpoint: Path, data_root: Path | None 
     runner = Runner.from_cfg(cfg)
     load_final(getattr(runner.model, "module", runner.model), checkpoint)
     runner.val()
-    return {d: {**r["report"], "confusion": r["matrix"].tolist()}
-            for d, r in runner.val_loop.reports.items()}
+    return runner.val_loop.domain_metrics()

@@ -53,8 +53,12 @@ class DomainsValLoop(BaseLoop):
     matrices and derived reports stay on ``self.reports`` for the result record.
     """
 
-    def __init__(self, runner, dataloader, evaluator, source_dataloader, fp16: bool = False):
+    def __init__(self, runner, dataloader, evaluator, source_dataloader, fp16: bool = False,
+                 target_label_size: tuple[int, int] | None = None):
         super().__init__(runner, dataloader)
+        #: (width, height) the protocol evaluates the target at; labels of another
+        #: size mean the data was resized and the numbers would not be comparable.
+        self.target_label_size = tuple(target_label_size) if target_label_size else None
         self.loaders = {"target": self.dataloader, "source": runner.build_dataloader(
             source_dataloader, seed=runner.seed)}
         self.evaluators = {}
@@ -73,6 +77,8 @@ class DomainsValLoop(BaseLoop):
         for domain, loader in self.loaders.items():
             evaluator = self.evaluators[domain]
             for idx, batch in enumerate(loader):
+                if domain == "target":
+                    self._check_label_size(batch)
                 self.runner.call_hook("before_val_iter", batch_idx=idx, data_batch=batch)
                 with torch.no_grad(), autocast(enabled=self.fp16):
                     outputs = self.runner.model.val_step(batch)
@@ -86,3 +92,20 @@ class DomainsValLoop(BaseLoop):
         self.runner.call_hook("after_val_epoch", metrics=metrics)
         self.runner.call_hook("after_val")
         return metrics
+
+    def domain_metrics(self) -> dict[str, dict]:
+        """Per domain: every derived metric plus the confusion matrix, as records store them."""
+        return {d: {**r["report"], "confusion": r["matrix"].tolist()}
+                for d, r in self.reports.items()}
+
+    def _check_label_size(self, batch: dict) -> None:
+        if self.target_label_size is None:
+            return
+        height, width = batch["label"].shape[-2:]
+        if (width, height) != self.target_label_size:
+            path = batch.get("meta", {}).get("label_path", ["?"])[0]
+            raise ValueError(
+                f"{path}: target label is {width}x{height} but the protocol evaluates at "
+                f"{self.target_label_size[0]}x{self.target_label_size[1]}; evaluate on the "
+                "labels at their full resolution (logits are upsampled to them), or fix eval.size"
+            )

@@ -45,11 +45,22 @@ def build_hparams(cls: type, values: dict | None, method: str):
     return cls(**(values or {}))
 
 
+def load_net(net: torch.nn.Module, path: str) -> None:
+    """The backbone (``net.*`` keys) of a final weights file, loaded strictly."""
+    from harness.checkpoints import load_final
+
+    holder = torch.nn.Module()
+    holder.net = net
+    load_final(holder, path, prefix="net.")
+
+
 class UDAMethod(BaseModel):
     @dataclasses.dataclass(frozen=True)
     class HParams:
         pass
 
+    #: Protocol tasks the method applies to.
+    tasks: ClassVar[tuple[str, ...]] = ("classification", "segmentation")
     #: Which training batches the loop draws: ("source", "target"), ("source",) ...
     train_domains: ClassVar[tuple[str, ...]] = ("source", "target")
     #: True only for methods that learn from target labels (oracle, supervised adapters).
@@ -62,16 +73,29 @@ class UDAMethod(BaseModel):
         backbone: dict,
         hparams: dict | None = None,
         align_corners: bool = False,
+        source_checkpoint: str | None = None,
         data_preprocessor: dict | None = None,
     ):
         super().__init__(data_preprocessor=data_preprocessor or {"type": "BaseDataPreprocessor"})
         self.hp = build_hparams(self.HParams, hparams, type(self).__name__)
         self.net = MODELS.build(backbone)
+        if source_checkpoint is not None:
+            load_net(self.net, source_checkpoint)
         norm = self.net.input_norm
         self.register_buffer("mean", torch.tensor(norm["mean"]).view(1, -1, 1, 1), False)
         self.register_buffer("std", torch.tensor(norm["std"]).view(1, -1, 1, 1), False)
         self.to_bgr = norm["to_bgr"]
         self.align_corners = align_corners
+
+    @classmethod
+    def optim_wrapper_cfg(cls, base: dict, hparams) -> dict:
+        """The optimizer wrapper config, given the protocol's (``base``).
+
+        Methods with several optimizers (adversarial ones) return an mmengine
+        ``MultiOptimWrapperConstructor`` config keyed by their submodule names and
+        override ``train_step``; everyone else trains with the protocol's optimizer.
+        """
+        return base
 
     # -- what methods use -------------------------------------------------------
     def normalize(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,21 +1,24 @@
 """One run: compile, train and evaluate with mmengine's Runner, then write the record."""
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.checkpoints import FINAL_NAME, save_final
-from harness.compile import RunSpec, compile_config, effective_amp, method_class
+from harness.compile import (
+    RunSpec,
+    compile_config,
+    effective_amp,
+    method_class,
+    source_model_path,
+)
 from harness.provenance import code_version, device_info, package_versions
 from harness.results import RunRecord, finalize, write_record
 
 
 def _fingerprint(dataset) -> str | None:
     return dataset.fingerprint() if hasattr(dataset, "fingerprint") else None
-
-
-def _domain_metrics(report: dict, matrix) -> dict:
-    return {**report, "confusion": matrix.tolist()}
 
 
 def execute(
@@ -28,8 +31,20 @@ def execute(
     quiet: bool = False,
 ) -> tuple[RunRecord, Path | None]:
     """Train and evaluate; returns the record and where rank 0 wrote it."""
+    if method_class(spec.method).needs_source_model:
+        ensure_source_model(spec, data_root, launcher, quiet)
     cfg = compile_config(spec, work_dir, data_root, launcher, resume, quiet)
     return train_and_record(cfg, spec, results_dir)
+
+
+def ensure_source_model(spec: RunSpec, data_root, launcher: str, quiet: bool) -> Path:
+    """Train the source-only model once per (protocol source part, backbone, seed)."""
+    path = source_model_path(spec)
+    if not path.is_file():
+        source = dataclasses.replace(spec, method="source_only", hparams={}, overrides={})
+        cfg = compile_config(source, path.parent, data_root, launcher, resume=True, quiet=quiet)
+        train_and_record(cfg, source, path.parent / "records")
+    return path
 
 
 def train_and_record(cfg, spec: RunSpec, results_dir: Path) -> tuple[RunRecord, Path | None]:
@@ -69,7 +84,7 @@ def train_and_record(cfg, spec: RunSpec, results_dir: Path) -> tuple[RunRecord, 
                       "uses_target_labels": p.selection.rule == "oracle"},
         "train": {"iters": runner.iter, "wall_time_s": round(wall, 3),
                   "config": p.train.model_dump(mode="json")},
-        "metrics": {d: _domain_metrics(r["report"], r["matrix"]) for d, r in val.reports.items()},
+        "metrics": val.domain_metrics(),
     })
     if runner.rank == 0:
         save_final(getattr(model, "module", model), Path(cfg.work_dir) / FINAL_NAME, {

@@ -1,0 +1,1 @@
+"""Pseudo-label selection for the self-training family (ST, CBST, CBST-SP)."""

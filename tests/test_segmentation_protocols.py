@@ -1,0 +1,102 @@
+"""Every segmentation protocol end to end on format-faithful fixtures.
+
+`harness data check`, `harness eval` of a randomly initialised model, and short
+`harness run`s of source_only and PLCA, with tiny crops so the suite stays fast.
+"""
+
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import DefaultScope
+
+from harness.checkpoints import save_final
+from harness.cli import main
+from harness.compile import compile_config, resolve
+from harness.data.fixtures import fixture_datasets, write_fixtures
+from harness.data.labelmaps import get_classes
+from harness.evaluate import evaluate_checkpoint
+from harness.protocol import load_protocol, protocol_names
+from harness.registry import MODELS
+from harness.results import load_record
+
+SEG = [n for n in protocol_names() if load_protocol(n).task == "segmentation"]
+#: Fixture images are 64x32; two per split.
+SMALL = ["train.iters=2", "train.batch=2", "train.crop=[32,32]",
+         "train.resize_short_edge=[32,40]", "train.workers=0", "train.checkpoint_interval=2",
+         "eval.size=[64,32]", "eval.input_size=[64,32]",
+         "source.options.subset=2", "target.options.subset=2"]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fixtures")
+    for dataset in fixture_datasets():
+        write_fixtures(dataset, root)
+    return root
+
+
+def test_all_six_benchmarks_are_protocols():
+    assert set(SEG) == {"gta5_cityscapes", "synthia_cityscapes", "gta5_bdd",
+                        *(f"cityscapes_nthu_{c}" for c in ("rome", "rio", "tokyo", "taipei"))}
+
+
+@pytest.mark.parametrize("protocol", SEG)
+def test_data_check_passes_on_fixtures_and_fails_on_missing_data(protocol, data_root, tmp_path):
+    sets = ["--set", "source.options.subset=2", "--set", "target.options.subset=2"]
+    assert main(["data", "check", "--protocol", protocol, "--data-root", str(data_root),
+                 *sets]) == 0
+    assert main(["data", "check", "--protocol", protocol, "--data-root", str(tmp_path)]) == 1
+
+
+@pytest.mark.parametrize("protocol", SEG)
+def test_eval_of_a_random_model_reports_declared_subsets(protocol, data_root, tmp_path):
+    spec = resolve(protocol, None, None, 0, SMALL)
+    cfg = compile_config(spec, data_root=data_root, quiet=True)
+    with DefaultScope.overwrite_default_scope("harness"):
+        model = MODELS.build(dict(cfg.model))
+    weights = save_final(model, tmp_path / "random.pth", {"method": "source_only"})
+    reports = evaluate_checkpoint(spec, weights, data_root)
+    names = get_classes("cityscapes19").names
+    for domain in ("target", "source"):
+        m = reports[domain]
+        confusion = np.array(m["confusion"])
+        assert confusion.shape == (19, 19) and m["classes"] == list(names)
+        assert confusion.sum() > 0
+    target = reports["target"]
+    for subset in spec.protocol.report_subsets:
+        if subset == "all":
+            continue
+        ids = get_classes(subset).train_ids
+        values = [target["iou"][i] for i in ids if target["iou"][i] is not None]
+        assert target["subsets"][subset]["miou"] == pytest.approx(np.mean(values))
+        assert len(target["subsets"][subset]["classes"]) == len(ids)
+
+
+def test_eval_refuses_labels_at_the_wrong_resolution(data_root, tmp_path):
+    sets = [s for s in SMALL if not s.startswith("eval.size")]  # protocol says 2048x1024
+    spec = resolve("gta5_cityscapes", None, None, 0, sets)
+    cfg = compile_config(spec, data_root=data_root, quiet=True)
+    with DefaultScope.overwrite_default_scope("harness"):
+        model = MODELS.build(dict(cfg.model))
+    weights = save_final(model, tmp_path / "random.pth", {})
+    with pytest.raises(ValueError, match="evaluates at 2048x1024"):
+        evaluate_checkpoint(spec, weights, data_root)
+
+
+@pytest.mark.parametrize("protocol, method", [
+    ("gta5_cityscapes", "source_only"), ("gta5_cityscapes", "plca"),
+    ("synthia_cityscapes", "plca"),
+])
+def test_short_runs_write_valid_records(protocol, method, data_root, tmp_path):
+    torch.manual_seed(0)
+    assert main(["run", "--protocol", protocol, "--method", method, "--data-root",
+                 str(data_root), "--work-dir", str(tmp_path / "w"), "--results-dir",
+                 str(tmp_path / "r"), "--quiet", *sum((["--set", s] for s in SMALL), [])]) == 0
+    (path,) = (tmp_path / "r" / protocol).glob("*.json")
+    record = load_record(path)
+    assert record.method["name"] == method and record.train["iters"] == 2
+    target = record.metrics["target"]
+    assert len(target.iou) == 19
+    if protocol == "synthia_cityscapes":
+        assert set(target.subsets) == {"synthia16", "synthia13"}
+        assert len(target.subsets["synthia13"]["classes"]) == 13
