@@ -115,8 +115,13 @@ class Protocol(_Strict):
 
     @property
     def hash(self) -> str:
-        """sha256 of the validated content (key order and comments do not matter)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """sha256 of the validated content (key order and comments do not matter).
+
+        Values equal to the schema's defaults are left out, so adding an optional
+        key to the schema does not change the identity of existing protocols.
+        """
+        content = self.model_dump(mode="json", exclude_defaults=True)
+        blob = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
