@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.results import finalize
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 #: A run of the default protocol cut to seconds: few iterations, frequent checkpoints.
@@ -19,3 +21,30 @@ def tiny_sets() -> list[str]:
 def _isolated_cwd(tmp_path, monkeypatch):
     """Runs write work_dirs/ under the test's own folder, never into the checkout."""
     monkeypatch.chdir(tmp_path)
+
+
+def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash="h",
+                 method="m", uses_target_labels=False, classes=("a", "b"), task="classification",
+                 subsets=None):
+    """A valid synthetic record with ``acc`` as every headline metric."""
+    n = len(classes)
+    dom = {"classes": list(classes), "iou": [acc] + [None] * (n - 1),
+           "acc": [acc] + [None] * (n - 1), "miou": acc, "mean_acc": acc, "pixel_acc": acc,
+           "fwiou": acc, "missing": list(classes[1:]), "subsets": subsets or {}, "n": 4,
+           "confusion": [[2] + [2] * (n - 1)] + [[0] * n for _ in range(n - 1)]}
+    return finalize({
+        "created": "2026-01-01T00:00:00+00:00",
+        "protocol": {"name": name, "task": task, "hash": protocol_hash,
+                     "overrides": {}, "variant_of": None, "target_labels": False},
+        "method": {"name": method, "hparams": {}, "uses_target_labels": uses_target_labels,
+                   "train_domains": ["source"]},
+        "backbone": {"name": "lenet", "options": {}, "params": 1},
+        "seed": seed, "code": {}, "packages": {}, "device": {}, "data": {}, "classes": {},
+        "selection": {"rule": "last"}, "train": {"iters": 1},
+        "metrics": {"target": dom, "source": dom},
+    })
+
+
+@pytest.fixture
+def make_record():
+    return _make_record
