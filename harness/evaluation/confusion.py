@@ -1,10 +1,19 @@
-"""Streaming confusion matrix: one ``bincount`` per batch, on the model's device."""
+"""Streaming confusion matrix: one bincount per batch, on the model's device."""
 
+import numpy as np
 import torch
 
 
 class LabelRangeError(ValueError):
     """Ground-truth or predicted ids outside ``[0, num_classes)`` (and not ignore)."""
+
+
+def _bincount(index: torch.Tensor) -> torch.Tensor:
+    # torch.bincount on CPU is single-threaded and ~4x slower than numpy's for
+    # 8M values (benchmarks/test_confusion.py); on CUDA it is the fast path.
+    if index.is_cuda:
+        return torch.bincount(index)
+    return torch.from_numpy(np.bincount(index.numpy()))
 
 
 class StreamingConfusion:
@@ -16,6 +25,8 @@ class StreamingConfusion:
     """
 
     def __init__(self, num_classes: int, ignore_index: int = 255, device=None):
+        if ignore_index < num_classes:
+            raise ValueError(f"ignore_index {ignore_index} must not be a class id (< {num_classes})")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
@@ -26,21 +37,34 @@ class StreamingConfusion:
                 f"{source}: prediction shape {tuple(pred.shape)} != label shape "
                 f"{tuple(gt.shape)}; upsample the logits to the label size before evaluating"
             )
-        pred = pred.reshape(-1).to(self.matrix.device, torch.int64)
-        gt = gt.reshape(-1).to(self.matrix.device, torch.int64)
-        keep = gt != self.ignore_index
-        pred, gt = pred[keep], gt[keep]
         n = self.num_classes
-        for name, ids in (("label", gt), ("prediction", pred)):
-            bad = (ids < 0) | (ids >= n)
-            if bool(bad.any()):
-                values = torch.unique(ids[bad])[:10].tolist()
-                raise LabelRangeError(
-                    f"{source}: {name} ids {values} are outside 0..{n - 1} and not the ignore "
-                    f"id {self.ignore_index}; the label map for this dataset is wrong or the "
-                    "labels were not remapped to train ids"
-                )
-        self.matrix += torch.bincount(gt * n + pred, minlength=n * n).reshape(n, n)
+        pred = pred.to(self.matrix.device)
+        low, high = torch.aminmax(pred)
+        if low < 0 or high >= n:
+            bad = torch.unique(pred[(pred < 0) | (pred >= n)])[:10].tolist()
+            raise LabelRangeError(f"{source}: prediction ids {bad} are outside 0..{n - 1}")
+        # One index per pixel, gt * n + pred: ids n..ignore-1 and above ignore land in
+        # bins past the matrix and are reported; the ignore row is dropped.
+        index = (gt.to(self.matrix.device, torch.int64) * n + pred).reshape(-1)
+        try:
+            counts = _bincount(index)
+        except (ValueError, RuntimeError):  # negative ids
+            counts = None
+        stray = None if counts is None else torch.cat(
+            [counts[n * n: self.ignore_index * n], counts[(self.ignore_index + 1) * n:]])
+        if counts is None or bool(stray.any()):
+            self._raise_label_error(gt, source)
+        counts = counts[: n * n]
+        self.matrix += torch.nn.functional.pad(counts, (0, n * n - counts.numel())).view(n, n)
+
+    def _raise_label_error(self, gt: torch.Tensor, source: str):
+        n = self.num_classes
+        bad = torch.unique(gt[((gt < 0) | (gt >= n)) & (gt != self.ignore_index)])[:10].tolist()
+        raise LabelRangeError(
+            f"{source}: label ids {bad} are outside 0..{n - 1} and not the ignore id "
+            f"{self.ignore_index}; the label map for this dataset is wrong or the labels "
+            "were not remapped to train ids"
+        )
 
     def all_reduce(self) -> torch.Tensor:
         """Sum the matrix over all processes (a no-op without torch.distributed)."""

@@ -92,3 +92,11 @@ def test_ignore_index_is_not_counted():
     conf = StreamingConfusion(2)
     conf.update(torch.tensor([1, 1, 0]), torch.tensor([255, 255, 0]))
     assert int(conf.matrix.sum()) == 1
+
+
+@pytest.mark.parametrize("bad", [3, 254, 256, 1000, -1])
+def test_every_kind_of_stray_label_is_reported(bad):
+    conf = StreamingConfusion(3)
+    with pytest.raises(LabelRangeError, match=rf"label ids \[{bad}\]"):
+        conf.update(torch.tensor([0, 1, 2]), torch.tensor([0, bad, 255]))
+    assert int(conf.matrix.sum()) == 0  # nothing of the bad batch was counted
