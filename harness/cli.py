@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = verbs.add_parser("eval", help="evaluate a checkpoint on a protocol's test splits")
     _add_run_args(ev)
     ev.add_argument("--checkpoint", type=Path, required=True)
+    ev.add_argument("--out", type=Path, help="also write the metrics (with confusion matrices) "
+                                             "as JSON to this file")
 
     ls = verbs.add_parser("list", help="list protocols, methods or backbones")
     ls.add_argument("what", choices=["protocols", "methods", "backbones"])
@@ -101,6 +103,9 @@ def cmd_list(args) -> int:
 
 def _spec(args):
     from harness.compile import resolve
+    from harness.launch import init_cpu_process_group
+
+    init_cpu_process_group(args.launcher)
 
     return resolve(args.protocol, args.method, args.backbone, args.seed, args.sets)
 
@@ -128,8 +133,17 @@ def cmd_eval(args) -> int:
     from harness.summary import print_metrics
 
     spec = _spec(args)
-    reports = evaluate_checkpoint(spec, args.checkpoint, args.data_root)
-    print_metrics(spec.protocol, reports, _console())
+    reports = evaluate_checkpoint(spec, args.checkpoint, args.data_root, args.launcher)
+    from mmengine.dist import get_rank
+
+    if get_rank() == 0:
+        print_metrics(spec.protocol, reports, _console())
+        if args.out:
+            import json
+
+            from harness.results import write_atomic
+
+            write_atomic(args.out, json.dumps(reports, indent=1) + "\n")
     return 0
 
 

@@ -292,6 +292,9 @@ def compile_config(
             "dist_cfg": {"backend": "nccl" if torch.cuda.is_available() else "gloo"},
         },
         "launcher": launcher,
+        # mmengine wraps with device_ids=[local rank], which DDP refuses for CPU modules.
+        "model_wrapper_cfg": None if torch.cuda.is_available() or launcher == "none" else {
+            "type": "MMDistributedDataParallel", "device_ids": None, "broadcast_buffers": False},
         "resume": resume,
         "log_level": "WARNING",
     }
