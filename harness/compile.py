@@ -238,6 +238,8 @@ def compile_config(
     }
     first, *rest = cls.train_domains
     custom_hooks = [{"type": "RngStateHook"}]
+    if hasattr(cls, "on_round_start"):
+        custom_hooks.append({"type": "RoundsHook"})
     if not quiet:
         custom_hooks.append({"type": "RichProgressHook"})
     cfg = {

@@ -86,3 +86,30 @@ class RichProgressHook(Hook):
     def after_run(self, runner) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+@HOOKS.register_module()
+class RoundsHook(Hook):
+    """Calls ``model.on_round_start(runner, round)`` at the start of each round.
+
+    A round is ``max_iters / model.hp.rounds`` iterations. The call also happens
+    before training starts, so a run resumed mid-round gets its round's state
+    back (the method reloads what it wrote instead of recomputing it).
+    """
+
+    priority = "HIGH"
+
+    @staticmethod
+    def _model(runner):
+        return getattr(runner.model, "module", runner.model)
+
+    def _round_length(self, runner) -> int:
+        return max(1, runner.max_iters // self._model(runner).hp.rounds)
+
+    def before_train(self, runner) -> None:
+        self._model(runner).on_round_start(runner, runner.iter // self._round_length(runner))
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        length = self._round_length(runner)
+        if runner.iter > 0 and runner.iter % length == 0:
+            self._model(runner).on_round_start(runner, runner.iter // length)

@@ -38,9 +38,12 @@ class UDATrainLoop(IterBasedTrainLoop):
                  **kwargs):
         super().__init__(runner, dataloader, max_iters=max_iters, **kwargs)
         iterators = {domain: self.dataloader_iterator}
+        #: Training loaders by domain (self-training methods predict over the target's).
+        self.loaders = {domain: self.dataloader}
         diff_rank_seed = runner._randomness_cfg.get("diff_rank_seed", False)
         for name, cfg in (extra_dataloaders or {}).items():
             loader = runner.build_dataloader(cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)
+            self.loaders[name] = loader
             iterators[name] = _InfiniteDataloaderIterator(loader)
         self.dataloader_iterator = _PairedIterator(iterators)
 

@@ -37,6 +37,15 @@ def execute(
     return train_and_record(cfg, spec, results_dir)
 
 
+def _source_model(spec: RunSpec) -> dict:
+    """Which cached source-only run a method started from (its record's run id)."""
+    import torch
+
+    path = source_model_path(spec)
+    meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
+    return {"path": str(path), "run_id": meta.get("run_id")}
+
+
 def ensure_source_model(spec: RunSpec, data_root, launcher: str, quiet: bool) -> Path:
     """Train the source-only model once per (protocol source part, backbone, seed)."""
     path = source_model_path(spec)
@@ -69,7 +78,8 @@ def train_and_record(cfg, spec: RunSpec, results_dir: Path) -> tuple[RunRecord, 
                      "variant_of": p.variant_of, "target_labels": p.target_labels},
         "method": {"name": spec.method, "hparams": spec.hparams,
                    "uses_target_labels": cls.uses_target_labels,
-                   "train_domains": list(cls.train_domains)},
+                   "train_domains": list(cls.train_domains),
+                   "source_model": _source_model(spec) if cls.needs_source_model else None},
         "backbone": {"name": spec.backbone, "options": spec.model_options,
                      "params": sum(t.numel() for t in net.parameters())},
         "seed": spec.seed,

@@ -7,7 +7,11 @@ from harness.registry import DATASETS
 
 @DATASETS.register_module()
 class WithoutLabels(Dataset):
-    """The unlabeled view of a split: items lose ``label``, so a UDA method cannot read them."""
+    """The unlabeled view of a split: items lose ``label``, so a UDA method cannot read them.
+
+    Items gain ``index`` (their position in the split), the key under which
+    self-training methods store pseudo-labels.
+    """
 
     def __init__(self, dataset: dict | Dataset):
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
@@ -19,6 +23,7 @@ class WithoutLabels(Dataset):
     def __getitem__(self, i: int) -> dict:
         item = dict(self.dataset[i])
         item.pop("label", None)
+        item["index"] = i
         return item
 
     def fingerprint(self) -> str:

@@ -31,19 +31,38 @@ def batches(task: str) -> dict:
         take = range(0, 4000, 500)
         source = {"inputs": torch.stack([src[i]["inputs"] for i in take]),
                   "label": torch.stack([src[i]["label"] for i in take])}
-        target = {"inputs": torch.stack([tgt[i]["inputs"] for i in range(0, 1197, 150)]),
-                  "label": torch.stack([tgt[i]["label"] for i in range(0, 1197, 150)])}
+        take = range(0, 1197, 150)
+        target = {"inputs": torch.stack([tgt[i]["inputs"] for i in take]),
+                  "label": torch.stack([tgt[i]["label"] for i in take]),
+                  "index": torch.tensor(list(take))}
     else:
         shape = (2, 3, 65, 65)
         source = {"inputs": torch.randint(0, 256, shape, dtype=torch.uint8, generator=g),
                   "label": torch.randint(0, 19, (2, 65, 65), generator=g)}
         target = {"inputs": torch.randint(0, 256, shape, dtype=torch.uint8, generator=g),
-                  "label": torch.randint(0, 19, (2, 65, 65), generator=g)}
+                  "label": torch.randint(0, 19, (2, 65, 65), generator=g),
+                  "index": torch.tensor([0, 1])}
     return {"source": source, "target": target}
 
 
+def start_round(model, task, tmp_path):
+    """What RoundsHook does before training, with a stand-in runner."""
+    from types import SimpleNamespace
+
+    from harness.data.digits import DigitsDataset
+    from harness.data.wrappers import WithoutLabels
+    from harness.protocol import load_protocol
+
+    assert task == "classification"
+    options = load_protocol("digits_mnist_optdigits").target.options
+    dataset = WithoutLabels(DigitsDataset(split="adapt", **options))
+    runner = SimpleNamespace(work_dir=str(tmp_path), rank=0, train_loop=SimpleNamespace(
+        loaders={"target": SimpleNamespace(dataset=dataset)}))
+    model.on_round_start(runner, 0)
+
+
 @pytest.mark.parametrize("method, task", CASES, ids=[f"{m}-{t}" for m, t in CASES])
-def test_method_takes_a_finite_step(method, task):
+def test_method_takes_a_finite_step(method, task, tmp_path):
     protocol, backbone = PROTOCOLS[task]
     spec = resolve(protocol, method, backbone, 0, [])
     cfg = compile_config(spec, quiet=True)
@@ -56,6 +75,8 @@ def test_method_takes_a_finite_step(method, task):
     data = batches(task)
     if not cls.uses_target_labels:  # as the compile step does: a read would be a KeyError
         del data["target"]["label"]
+    if hasattr(model, "on_round_start"):
+        start_round(model, task, tmp_path)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     log_vars = model.train_step(data, wrapper)
     assert log_vars and all(torch.isfinite(torch.as_tensor(v)).all() for v in log_vars.values())
