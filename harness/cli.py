@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--data-root", type=Path)
     check.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                        help="protocol override, e.g. source.options.subset=2 to declare a subset")
+    fetch = data_verbs.add_parser("fetch", help="download a protocol's files (pooch, pinned "
+                                                "checksums)")
+    fetch.add_argument("--protocol", required=True)
+    fetch.add_argument("--data-root", type=Path)
     fixtures = data_verbs.add_parser("fixtures", help="write tiny format-faithful datasets")
     fixtures.add_argument("--dataset", required=True)
     fixtures.add_argument("--out", type=Path, required=True)
@@ -153,7 +157,14 @@ def cmd_data(args) -> int:
 
         print(write_fixtures(args.dataset, args.out))
         return 0
-    from harness.compile import split_overrides
+    from harness.compile import default_data_root, split_overrides
+
+    if args.data_verb == "fetch":
+        from harness.data.fetch import fetch_protocol
+
+        for path in fetch_protocol(args.protocol, default_data_root(args.data_root)):
+            print(path)
+        return 0
     from harness.data.check_protocol import check_protocol_data
 
     sets, _, _ = split_overrides(args.sets)
@@ -200,7 +211,10 @@ def _is_user_error(exc: Exception) -> bool:
     from harness.names import UnknownNameError
     from harness.protocol import ProtocolError
 
-    user = (UnknownNameError, ProtocolError, FileNotFoundError, ValueError, FloatingPointError)
+    from harness.data.fetch import FetchError
+
+    user = (UnknownNameError, ProtocolError, FileNotFoundError, ValueError, FloatingPointError,
+            FetchError)
     return isinstance(exc, user)
 
 

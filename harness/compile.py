@@ -17,7 +17,7 @@ import torch
 from mmengine.config import Config
 
 from harness import PROJECT_ROOT
-from harness.method import build_hparams
+from harness.method import UDAMethod, build_hparams
 from harness.names import check_name
 from harness.protocol import Protocol, load_protocol, parse_value
 
@@ -185,6 +185,25 @@ def _optimizer(train) -> dict:
     return {"type": "Adam", "lr": train.lr, "weight_decay": train.weight_decay}
 
 
+def _model_wrapper(cls, launcher: str) -> dict | None:
+    """DDP wrapper config: mmengine's default unless the method or the device needs another.
+
+    mmengine's DDP bypasses a model's own ``train_step``; methods with several
+    optimizers (which override it) need the wrapper that calls it. mmengine also
+    passes device_ids=[local rank], which DDP refuses for CPU modules.
+    """
+    if launcher == "none":
+        return None
+    separate = cls.train_step is not UDAMethod.train_step
+    if not separate and torch.cuda.is_available():
+        return None
+    cfg = {"type": "MMSeparateDistributedDataParallel" if separate
+           else "MMDistributedDataParallel", "broadcast_buffers": False}
+    if not torch.cuda.is_available() and not separate:
+        cfg["device_ids"] = None
+    return cfg
+
+
 def effective_amp(requested: str) -> str:
     """AMP needs CUDA; on CPU the run is fp32 and the record says so."""
     return requested if requested != "none" and torch.cuda.is_available() else "none"
@@ -294,9 +313,7 @@ def compile_config(
             "dist_cfg": {"backend": "nccl" if torch.cuda.is_available() else "gloo"},
         },
         "launcher": launcher,
-        # mmengine wraps with device_ids=[local rank], which DDP refuses for CPU modules.
-        "model_wrapper_cfg": None if torch.cuda.is_available() or launcher == "none" else {
-            "type": "MMDistributedDataParallel", "device_ids": None, "broadcast_buffers": False},
+        "model_wrapper_cfg": _model_wrapper(cls, launcher),
         "resume": resume,
         "log_level": "WARNING",
     }

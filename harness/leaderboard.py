@@ -15,7 +15,7 @@ import pandas as pd
 from harness import PROJECT_ROOT
 from harness.evaluation.metrics import MISSING_RULE
 from harness.protocol import Protocol, load_protocol, protocol_names
-from harness.results import RunRecord, load_records, write_atomic
+from harness.results import DomainMetrics, RunRecord, load_records, write_atomic
 
 REPORTED_DIR = PROJECT_ROOT / "results" / "reported"
 #: The reported CSVs name their source document by file; the leaderboard by paper.
@@ -74,6 +74,12 @@ def reproduced_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFra
         for label in target[0]:
             row[f"target {label}"] = _mean_se([h[label] for h in target])
             row[f"source {label}"] = _mean_se([h[label] for h in source])
+        for variant in t[0].variants:  # e.g. the calibrator's frozen model without it
+            for domain, ms in (("target", t), ("source", s)):
+                values = [headlines(protocol, DomainMetrics.model_validate(
+                    {**m.variants[variant], "variants": {}})) for m in ms]
+                for label in values[0]:
+                    row[f"{domain} {label} ({variant})"] = _mean_se([v[label] for v in values])
         if protocol.task == "classification":
             row["target mean class acc"] = _mean_se([m.mean_acc for m in t])
         row["selection"] = runs[0].selection["rule"]

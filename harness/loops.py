@@ -91,14 +91,15 @@ class DomainsValLoop(BaseLoop):
                 )
             metrics.update(evaluator.evaluate(len(loader.dataset)))
             metric = evaluator.metrics[0]
-            self.reports[domain] = {"matrix": metric.last_matrix, "report": metric.last_report}
+            self.reports[domain] = {"matrix": metric.last_matrix, "report": metric.last_report,
+                                    "variants": metric.last_variants}
         self.runner.call_hook("after_val_epoch", metrics=metrics)
         self.runner.call_hook("after_val")
         return metrics
 
     def domain_metrics(self) -> dict[str, dict]:
         """Per domain: every derived metric plus the confusion matrix, as records store them."""
-        return {d: {**r["report"], "confusion": r["matrix"].tolist()}
+        return {d: {**r["report"], "confusion": r["matrix"].tolist(), "variants": r["variants"]}
                 for d, r in self.reports.items()}
 
     def _check_label_size(self, batch: dict) -> None:

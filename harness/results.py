@@ -34,6 +34,9 @@ class DomainMetrics(_Strict):
     subsets: dict[str, dict[str, Any]]
     n: int
     confusion: list[list[int]]
+    #: Other predictions of the same model, e.g. the calibrator's "uncalibrated":
+    #: name -> the same metrics and confusion matrix.
+    variants: dict[str, dict[str, Any]] = {}
 
 
 class RunRecord(_Strict):
@@ -66,10 +69,10 @@ def content_id(record: dict) -> str:
 
 
 def finalize(record: dict) -> RunRecord:
-    """Add schema version and content id, then validate."""
-    record = {**record, "schema_version": SCHEMA_VERSION}
-    record["run_id"] = content_id(record)
-    return RunRecord.model_validate(record)
+    """Validate, then add the content id of exactly what will be written."""
+    validated = RunRecord.model_validate({**record, "schema_version": SCHEMA_VERSION,
+                                          "run_id": ""})
+    return validated.model_copy(update={"run_id": content_id(validated.model_dump(mode="json"))})
 
 
 def write_atomic(path: Path, text: str) -> None:

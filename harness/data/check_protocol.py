@@ -23,7 +23,7 @@ def protocol_problems(protocol_name: str, data_root: Path | None, sets: dict | N
     for domain_name in ("source", "target"):
         domain = getattr(p, domain_name)
         if domain.dataset not in seg_datasets():
-            found += [(domain_name, pr) for pr in _check_builtin(domain)]
+            found += [(domain_name, pr) for pr in _check_builtin(domain, root)]
             continue
         used = sorted({domain.train_split, domain.test_split})
         options = {k: v for k, v in domain.options.items() if k not in ("subset", "stride")}
@@ -35,15 +35,16 @@ def protocol_problems(protocol_name: str, data_root: Path | None, sets: dict | N
     return found
 
 
-def _check_builtin(domain):
-    """Datasets that ship inside pip wheels: building them verifies the pinned split."""
+def _check_builtin(domain, root: Path):
+    """Digit datasets: building them reads the files and verifies the pinned split."""
     from harness.data.segmentation import Problem
     from harness.registry import DATASETS
 
     problems = []
     for split in (domain.train_split, domain.test_split):
         try:
-            DATASETS.build({"type": domain.dataset, "split": split, **domain.options})
+            extra = {} if domain.data_root is None else {"data_root": str(root / domain.data_root)}
+            DATASETS.build({"type": domain.dataset, "split": split, **domain.options, **extra})
         except Exception as exc:  # every failure is reported, none stops the check
             problems.append(Problem(f"{domain.dataset}:{split}", str(exc),
                                     "reinstall the package that ships it, or fix the protocol"))

@@ -55,12 +55,11 @@ def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     except OSError as exc:
         raise _bad(path, f"cannot be read as {'gzip' if opener is gzip.open else 'IDX'} "
                    f"({exc})", "download the file again") from None
-    header = np.frombuffer(raw[:4 + 4 * ndim], dtype=">i4") if len(raw) >= 4 + 4 * ndim else []
-    if len(header) == 0 or header[0] != magic:
-        found = int(header[0]) if len(header) else "none"
+    found = int(np.frombuffer(raw[:4], dtype=">i4")[0]) if len(raw) >= 4 else "none"
+    if found != magic or len(raw) < 4 + 4 * ndim:
         raise _bad(path, f"IDX magic number is {found}, expected {magic}",
                    "this is not an MNIST " + ("image" if magic == 2051 else "label") + " file")
-    shape = tuple(int(s) for s in header[1:])
+    shape = tuple(int(s) for s in np.frombuffer(raw[4:4 + 4 * ndim], dtype=">i4"))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
         raise _bad(path, f"holds {data.size} bytes of data, the header says {shape}",

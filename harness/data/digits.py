@@ -3,17 +3,32 @@
 Each source returns every image it has as float32 in [0, 1], shape (N, C, H, W),
 with int64 labels; the protocol then draws a fixed, seeded, stratified split
 whose index hash it pins, and resizes/pads to the model's input size.
+
+``digit_files`` reads the datasets as distributed (MNIST, USPS, SVHN, MNIST-M)
+from ``--data-root``, with their official train/test splits, preprocessed as in
+CyCADA's digits setup (cycada/data/data_loader.py ``get_transform``): resize the
+whole image to the model's size, convert grey <-> RGB to the model's channels;
+the backbone then zero-centres with (x - 0.5) / 0.5 (its ``input_norm``).
 """
 
 import functools
 import hashlib
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from harness.data.digit_readers import (
+    read_mnist_idx,
+    read_mnistm_folder,
+    read_mnistm_npz,
+    read_svhn_mat,
+    read_usps_h5,
+    read_usps_libsvm,
+)
 from harness.data.splits import SplitMismatchError, split_hash, stratified_split
 from harness.names import check_name
 from harness.registry import DATASETS
@@ -59,44 +74,46 @@ def fit_canvas(images: torch.Tensor, box: int, canvas: int) -> torch.Tensor:
     return images.clamp_(0.0, 1.0)
 
 
-@DATASETS.register_module(name="digits")
-class DigitsDataset(Dataset):
-    """One split of a digit source: items ``dict(inputs=(C,H,W) float, label=int64)``.
+def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Grey <-> RGB as CyCADA's loader does with PIL (``convert('RGB')`` / ``convert('L')``)."""
+    have = images.shape[1]
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if have == 3 and channels == 1:
+        # ITU-R 601-2 luma, the weights of PIL's convert("L").
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        return (images * weights).sum(1, keepdim=True)
+    raise ValueError(f"cannot convert {have}-channel digits to {channels} channels; use 1 or 3")
+
+
+def pinned_part(targets: np.ndarray, name: str, split: str, split_names, split_seed: int,
+                test_per_class: int, split_sha256: str) -> np.ndarray:
+    """Indices of ``split`` in a seeded stratified split whose hash the protocol pins."""
+    rest_name, test_name = split_names
+    check_name(f"split of {name}", split, split_names)
+    parts = stratified_split(targets, split_seed, test_per_class)
+    actual = split_hash(parts)
+    if actual != split_sha256:
+        raise SplitMismatchError(
+            f"{name}: the split drawn with seed {split_seed} has sha256 {actual}, but the "
+            f"protocol pins {split_sha256}. The data or numpy's generator changed; do not "
+            "compare results across this change (update split_sha256 only deliberately)."
+        )
+    return parts["test" if split == test_name else "rest"]
+
+
+class _TensorDigits(Dataset):
+    """Items ``dict(inputs=(C,H,W) float, label=int64)`` from tensors held in memory.
 
     ``labels=False`` drops the labels (the unlabeled target split of a UDA run),
     so a method cannot read what it must not see.
     """
 
-    def __init__(
-        self,
-        source: str,
-        split: str,
-        split_names: tuple[str, str],
-        split_seed: int,
-        test_per_class: int,
-        split_sha256: str,
-        box: int = 28,
-        canvas: int = 28,
-        labels: bool = True,
-    ):
-        check_name("digit source", source, DIGIT_SOURCES)
-        rest_name, test_name = split_names
-        check_name(f"split of {source}", split, split_names)
-        images, targets = DIGIT_SOURCES[source]()
-        parts = stratified_split(targets, split_seed, test_per_class)
-        actual = split_hash(parts)
-        if actual != split_sha256:
-            raise SplitMismatchError(
-                f"{source}: the split drawn with seed {split_seed} has sha256 {actual}, but the "
-                f"protocol pins {split_sha256}. The data or numpy's generator changed; do not "
-                "compare results across this change (update split_sha256 only deliberately)."
-            )
-        index = parts["test" if split == test_name else "rest"]
-        self.source, self.split = source, split
-        self.images = fit_canvas(torch.from_numpy(images[index]), box, canvas)
-        self.labels = torch.from_numpy(targets[index])
-        self.with_labels = labels
-        self.metainfo = {"source": source, "split": split}
+    images: torch.Tensor
+    labels: torch.Tensor
+    with_labels: bool
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -112,3 +129,114 @@ class DigitsDataset(Dataset):
         h = hashlib.sha256(self.images.numpy().tobytes())
         h.update(self.labels.numpy().tobytes())
         return h.hexdigest()
+
+
+@DATASETS.register_module(name="digits")
+class DigitsDataset(_TensorDigits):
+    """One split of a digit source that ships inside a pip wheel (no ``data_root``)."""
+
+    def __init__(
+        self,
+        source: str,
+        split: str,
+        split_names: tuple[str, str],
+        split_seed: int,
+        test_per_class: int,
+        split_sha256: str,
+        box: int = 28,
+        canvas: int = 28,
+        labels: bool = True,
+        channels: int | None = None,
+    ):
+        check_name("digit source", source, DIGIT_SOURCES)
+        images, targets = DIGIT_SOURCES[source]()
+        index = pinned_part(targets, source, split, split_names, split_seed, test_per_class,
+                            split_sha256)
+        self.source, self.split = source, split
+        images = fit_canvas(torch.from_numpy(images[index]), box, canvas)
+        self.images = images if channels is None else to_channels(images, channels)
+        self.labels = torch.from_numpy(targets[index])
+        self.with_labels = labels
+        self.metainfo = {"source": source, "split": split}
+
+
+#: Digit datasets as distributed: name -> split -> (files under the data root, reader).
+DIGIT_FILES: dict[str, dict[str, tuple[tuple[str, ...], Callable]]] = {
+    "mnist": {
+        "train": (("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"), read_mnist_idx),
+        "test": (("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"), read_mnist_idx),
+    },
+    "usps": {
+        "train": (("usps.h5",), functools.partial(read_usps_h5, split="train")),
+        "test": (("usps.h5",), functools.partial(read_usps_h5, split="test")),
+    },
+    "usps_libsvm": {
+        "train": (("usps.bz2",), read_usps_libsvm),
+        "test": (("usps.t.bz2",), read_usps_libsvm),
+    },
+    "svhn": {
+        "train": (("train_32x32.mat",), read_svhn_mat),
+        "test": (("test_32x32.mat",), read_svhn_mat),
+    },
+    "mnistm": {
+        "train": (("mnist_m_train", "mnist_m_train_labels.txt"), read_mnistm_folder),
+        "test": (("mnist_m_test", "mnist_m_test_labels.txt"), read_mnistm_folder),
+    },
+    # The MNIST-M test split packed as one .npz (the offline digits kit).
+    "mnistm_npz": {"test": (("mnist_m_test.npz",), read_mnistm_npz)},
+}
+
+
+@functools.lru_cache(maxsize=4)
+def read_digit_files(source: str, split: str, data_root: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split of a distributed digit dataset (cached: a run reads each split twice)."""
+    check_name("digit dataset", source, DIGIT_FILES)
+    check_name(f"split of {source}", split, DIGIT_FILES[source])
+    names, reader = DIGIT_FILES[source][split]
+    return reader(*(Path(data_root) / n for n in names))
+
+
+@DATASETS.register_module(name="digit_files")
+class DigitFilesDataset(_TensorDigits):
+    """One split of a digit dataset read from ``data_root`` in its distributed format.
+
+    ``split`` is an official split of the files, or, when ``split_names`` is
+    given, one part of a pinned stratified split of the file split
+    ``file_split`` (e.g. the MNIST-M test split cut into adaptation and test).
+    Images are resized to ``size`` (antialiased bilinear, as PIL's resize in
+    CyCADA's ``transforms.Resize``) and converted to ``channels``.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        split: str,
+        data_root: str,
+        size: int = 28,
+        channels: int = 1,
+        labels: bool = True,
+        file_split: str | None = None,
+        split_names: tuple[str, str] | None = None,
+        split_seed: int = 0,
+        test_per_class: int = 0,
+        split_sha256: str | None = None,
+    ):
+        if split_names is None:
+            images, targets = read_digit_files(source, split, str(data_root))
+            index = np.arange(len(targets))
+        else:
+            if file_split is None or split_sha256 is None:
+                raise ValueError(f"{source}: a split drawn from the files needs file_split and "
+                                 "split_sha256 in the protocol options")
+            images, targets = read_digit_files(source, file_split, str(data_root))
+            index = pinned_part(targets, f"{source}:{file_split}", split, split_names,
+                                split_seed, test_per_class, split_sha256)
+        x = torch.from_numpy(images[index])
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                              antialias=True).clamp_(0.0, 1.0)
+        self.source, self.split = source, split
+        self.images = to_channels(x, channels)
+        self.labels = torch.from_numpy(targets[index])
+        self.with_labels = labels
+        self.metainfo = {"source": source, "split": split}

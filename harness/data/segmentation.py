@@ -254,8 +254,31 @@ def _matching(folder: Path, pattern: re.Pattern) -> list[Path]:
     return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
 
 
+class _FlatPairs(SegDataset):
+    """Images and labels in two flat folders, paired by identical file names."""
+
+    IMAGE_DIR: ClassVar[tuple[str, ...]]
+    LABEL_DIR: ClassVar[tuple[str, ...]]
+    _NAME_RE: ClassVar[re.Pattern]
+
+    def image_dir(self):
+        return self.root.joinpath(*self.IMAGE_DIR)
+
+    def label_dir(self):
+        return self.root.joinpath(*self.LABEL_DIR)
+
+    def list_images(self):
+        return _matching(self.image_dir(), self._NAME_RE)
+
+    def label_path(self, image):
+        return self.label_dir() / image.name
+
+    def list_labels(self):
+        return _matching(self.label_dir(), self._NAME_RE)
+
+
 @_register
-class GTA5(SegDataset):
+class GTA5(_FlatPairs):
     """GTA5 (Richter et al. 2016): all 24,966 frames are the labelled source set."""
 
     NAME = "gta5"
@@ -270,20 +293,8 @@ class GTA5(SegDataset):
     # Five digits only: skips converted files such as 00001_labelTrainIds.png (DAFormer).
     _NAME_RE = re.compile(r"\d{5}\.png")
 
-    def image_dir(self):
-        return self.root / "images"
-
-    def label_dir(self):
-        return self.root / "labels"
-
-    def list_images(self):
-        return _matching(self.image_dir(), self._NAME_RE)
-
-    def label_path(self, image):
-        return self.label_dir() / image.name
-
-    def list_labels(self):
-        return _matching(self.label_dir(), self._NAME_RE)
+    IMAGE_DIR = ("images",)
+    LABEL_DIR = ("labels",)
 
 
 @_register
@@ -338,7 +349,7 @@ class Cityscapes(SegDataset):
 
 
 @_register
-class Synthia(SegDataset):
+class Synthia(_FlatPairs):
     """SYNTHIA-RAND-CITYSCAPES: all 9,400 frames; ``data_root`` is RAND_CITYSCAPES/."""
 
     NAME = "synthia"
@@ -351,20 +362,8 @@ class Synthia(SegDataset):
     )
     _NAME_RE = re.compile(r"\d{7}\.png")
 
-    def image_dir(self):
-        return self.root / "RGB"
-
-    def label_dir(self):
-        return self.root / "GT" / "LABELS"
-
-    def list_images(self):
-        return _matching(self.image_dir(), self._NAME_RE)
-
-    def label_path(self, image):
-        return self.label_dir() / image.name
-
-    def list_labels(self):
-        return _matching(self.label_dir(), self._NAME_RE)
+    IMAGE_DIR = ("RGB",)
+    LABEL_DIR = ("GT", "LABELS")
 
 
 NTHU_CITIES = ("Rio", "Rome", "Taipei", "Tokyo")

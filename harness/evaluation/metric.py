@@ -16,7 +16,11 @@ from harness.registry import METRICS
 
 @METRICS.register_module()
 class ConfusionMetric(BaseMetric):
-    """Feeds ``dict(pred=LongTensor, gt=LongTensor)`` samples into one matrix."""
+    """Feeds ``dict(pred=LongTensor, gt=LongTensor)`` samples into one matrix.
+
+    Extra ``pred_<name>`` entries (e.g. the calibrator's ``pred_uncalibrated``)
+    get a matrix of their own against the same ground truth: ``last_variants``.
+    """
 
     default_prefix = "eval"
 
@@ -31,17 +35,19 @@ class ConfusionMetric(BaseMetric):
         self.class_names = list(class_names)
         self.subsets = subsets or {}
         self.ignore_index = ignore_index
-        self._confusion: StreamingConfusion | None = None
+        self._confusions: dict[str, StreamingConfusion] = {}
         self.last_matrix: np.ndarray | None = None
         self.last_report: dict | None = None
+        self.last_variants: dict[str, dict] = {}
 
     def process(self, data_batch, data_samples) -> None:
         for sample in data_samples:
-            if self._confusion is None:
-                self._confusion = StreamingConfusion(
-                    len(self.class_names), self.ignore_index, device=sample["pred"].device
-                )
-            self._confusion.update(sample["pred"], sample["gt"], sample.get("source", "batch"))
+            for key in [k for k in sample if k == "pred" or k.startswith("pred_")]:
+                if key not in self._confusions:
+                    self._confusions[key] = StreamingConfusion(
+                        len(self.class_names), self.ignore_index, device=sample[key].device)
+                self._confusions[key].update(sample[key], sample["gt"],
+                                             sample.get("source", "batch"))
 
     def compute_metrics(self, results: list) -> dict:
         matrix = sum(np.asarray(m, dtype=np.int64) for m in results)
@@ -55,8 +61,16 @@ class ConfusionMetric(BaseMetric):
 
     def evaluate(self, size: int) -> dict:
         n = len(self.class_names)
-        confusion = self._confusion or StreamingConfusion(n, self.ignore_index)
-        matrix = confusion.all_reduce().cpu().numpy()
-        self._confusion = None
-        metrics = self.compute_metrics([matrix])
-        return {f"{self.prefix}/{k}": v for k, v in metrics.items()}
+        confusions = self._confusions or {"pred": StreamingConfusion(n, self.ignore_index)}
+        self._confusions = {}
+        # Sorted: every process all-reduces the same matrices in the same order.
+        matrices = {k: c.all_reduce().cpu().numpy() for k, c in sorted(confusions.items())}
+        self.last_variants = {
+            key.removeprefix("pred_"): {**derive(m, self.class_names, self.subsets),
+                                        "confusion": m.tolist()}
+            for key, m in matrices.items() if key != "pred"
+        }
+        metrics = self.compute_metrics([matrices["pred"]])
+        for name, report in self.last_variants.items():
+            metrics[f"acc_{name}"] = report["pixel_acc"]
+        return {f"{self.prefix}/{k}": v for k, v in metrics.items() if v is not None}

@@ -1,4 +1,4 @@
-"""LeNet as in CyCADA's digits experiments (Hoffman et al. 2018, cycada/models/models.py).
+"""CyCADA's digit classifiers (Hoffman et al. 2018, cycada/models/task_net.py): LeNet and DTN.
 
 The Calibrator paper (seed 000, section 4) uses "the same LeNet architecture as
 CyCADA": two 5x5 convolutions (20, 50 channels) with max-pooling, a 500-unit
@@ -33,6 +33,49 @@ class LeNet(nn.Module):
             nn.Dropout(p=0.5),
         )
         self.head = nn.Linear(500, num_classes)
+        if pretrained:
+            from harness.models.pretrained import load_pretrained
+
+            load_pretrained(self, pretrained)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.forward_features(x))
+
+
+@MODELS.register_module(name="dtn")
+class DTN(nn.Module):
+    """CyCADA's ``DTNClassifier`` (cycada/models/task_net.py), input 3x32x32.
+
+    The Calibrator's official digits configs train this network as the source
+    classifier for all three tasks (configs/digits/*.yml: ``SRC_NET.ARCH: "DTN"``),
+    and it is the one with the 3.13M parameters of the paper's Table 3 (seed
+    000); the 28x28 LeNet above has 0.43M.
+    """
+
+    input_norm = {"mean": (127.5,), "std": (127.5,), "to_bgr": False}
+    output_stride = None
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None):
+        super().__init__()
+        layers = []
+        for c_in, c_out, drop in ((in_channels, 64, 0.1), (64, 128, 0.3), (128, 256, 0.5)):
+            layers += [nn.Conv2d(c_in, c_out, kernel_size=5, stride=2, padding=2),
+                       nn.BatchNorm2d(c_out), nn.Dropout2d(drop), nn.ReLU()]
+        self.features = nn.Sequential(
+            *layers,
+            nn.Flatten(),
+            nn.Linear(256 * 4 * 4, 512),
+            nn.BatchNorm1d(512),
+            nn.ReLU(),
+            nn.Dropout(p=0.5),
+        )
+        self.head = nn.Linear(512, num_classes)
         if pretrained:
             from harness.models.pretrained import load_pretrained
 
