@@ -88,11 +88,43 @@ def reproduced_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFra
         first = next(iter(target[0]))
         row["_sort"] = (runs[0].method["uses_target_labels"],
                         -float(np.mean([h[first] or 0 for h in target])))
+        row["_points"] = ([h[first] for h in source], [h[first] for h in target], first)
         rows.append(row)
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows).sort_values("_sort", kind="stable").drop(columns="_sort")
     return df.reset_index(drop=True)
+
+
+def plot_tradeoff(protocol: Protocol, table: pd.DataFrame, path: Path) -> None:
+    """Source vs target headline metric, one point per row, standard-error bars.
+
+    The argument of the Calibrator paper (seed 000, Fig. 2): adaptation that
+    costs source accuracy is visible here, not in a target-only table.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    label = "accuracy"
+    for _, row in table.iterrows():
+        src, tgt, label = row["_points"]
+        src = np.array([v for v in src if v is not None], dtype=float)
+        tgt = np.array([v for v in tgt if v is not None], dtype=float)
+        se = (lambda v: v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
+        ax.errorbar(src.mean(), tgt.mean(), xerr=se(src), yerr=se(tgt), fmt="o", capsize=3,
+                    label=f"{row['method']} ({row['backbone']})")
+    ax.set_xlabel(f"source {label} (%)")
+    ax.set_ylabel(f"target {label} (%)")
+    ax.set_title(f"{protocol.name}: source vs target")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})  # no version stamp in the file
+    plt.close(fig)
 
 
 def reported_table(protocol: Protocol) -> pd.DataFrame:
@@ -136,7 +168,9 @@ def render(protocol: Protocol, records: list[RunRecord], excluded: list[RunRecor
     else:
         lines.append("Mean ± standard error over seeds; per-class columns are target "
                      f"{'IoU' if protocol.task == 'segmentation' else 'accuracy'} (%).")
-        lines += ["", table.to_markdown(index=False, disable_numparse=True), ""]
+        shown = table.drop(columns="_points")
+        lines += ["", shown.to_markdown(index=False, disable_numparse=True), ""]
+        lines += [f"![source vs target](plots/{protocol.name}_tradeoff.png)", ""]
         ids = ", ".join(f"`{r.run_id}`" for r in sorted(records, key=lambda r: r.run_id))
         lines.append(f"Runs: {ids}.")
     if excluded:
@@ -159,17 +193,19 @@ def render_index(summaries: list[dict]) -> str:
                       df.to_markdown(index=False, disable_numparse=True), ""])
 
 
-def build_pages(runs_dir: Path) -> tuple[dict[str, str], list[str]]:
-    """Every page's text, and the problems found in the records."""
+def build_pages(runs_dir: Path) -> tuple[dict[str, str], list[str], dict]:
+    """Every page's text, the problems found in the records, and the plots to draw."""
     records, errors = load_records(runs_dir)
     problems = [str(e) for e in errors]
-    pages, summaries = {}, []
+    pages, summaries, plots = {}, [], {}
     for name in protocol_names():
         protocol = load_protocol(name)
         mine = [r for r in records if r.protocol["name"] == name]
         current = [r for r in mine if r.protocol["hash"] == protocol.hash]
         excluded = [r for r in mine if r.protocol["hash"] != protocol.hash]
         pages[f"{name}.md"] = render(protocol, current, excluded)
+        if current:
+            plots[f"plots/{name}_tradeoff.png"] = (protocol, reproduced_table(protocol, current))
         best = max(((next(iter(headlines(protocol, r.metrics["target"]).items())),
                      r.method["name"])
                     for r in current if not r.method["uses_target_labels"]),
@@ -185,17 +221,19 @@ def build_pages(runs_dir: Path) -> tuple[dict[str, str], list[str]]:
     problems += [f"{r.protocol['name']}: record {r.run_id} names an unknown protocol"
                  for r in records if r.protocol["name"] not in known]
     pages["README.md"] = render_index(summaries)
-    return pages, problems
+    return pages, problems, plots
 
 
 def build_all(runs_dir: Path, out_dir: Path, check: bool, console) -> int:
-    pages, problems = build_pages(runs_dir)
+    pages, problems, plots = build_pages(runs_dir)
     for problem in problems:
         console.print(f"skipped: {problem}", style="yellow", markup=False)
     if check:
         stale = [n for n, text in pages.items()
                  if not (out_dir / n).is_file() or (out_dir / n).read_text() != text]
         extra = sorted(p.name for p in out_dir.glob("*.md") if p.name not in pages)
+        # Plots are checked for presence only: PNG bytes vary with matplotlib's version.
+        stale += [n for n in plots if not (out_dir / n).is_file()]
         for name in stale:
             console.print(f"out of date: {out_dir / name}", style="red", markup=False)
         for name in extra:
@@ -208,5 +246,7 @@ def build_all(runs_dir: Path, out_dir: Path, check: bool, console) -> int:
         return 0
     for name, text in pages.items():
         write_atomic(out_dir / name, text)
+    for name, (protocol, table) in plots.items():
+        plot_tradeoff(protocol, table, out_dir / name)
     console.print(f"wrote {len(pages)} pages to {out_dir}", markup=False)
     return 1 if problems else 0

@@ -97,10 +97,13 @@ def train_and_record(cfg, spec: RunSpec, results_dir: Path) -> tuple[RunRecord, 
         "metrics": val.domain_metrics(),
     })
     if runner.rank == 0:
-        save_final(getattr(model, "module", model), Path(cfg.work_dir) / FINAL_NAME, {
-            "protocol": p.name, "protocol_hash": p.hash, "method": spec.method,
-            "backbone": spec.backbone, "num_classes": len(classes.names),
-            "run_id": record.run_id,
-        })
+        meta = {"protocol": p.name, "protocol_hash": p.hash, "method": spec.method,
+                "backbone": spec.backbone, "num_classes": len(classes.names),
+                "run_id": record.run_id}
+        final = save_final(getattr(model, "module", model), Path(cfg.work_dir) / FINAL_NAME, meta)
+        cache = source_model_path(spec)
+        if spec.method == "source_only" and not spec.hparams and final != cache:
+            # A plain source-only run is exactly what the cache holds: reuse it.
+            save_final(getattr(model, "module", model), cache, meta)
         return record, write_record(record, results_dir)
     return record, None

@@ -20,12 +20,13 @@ def records(make_record, directory, accs=(70.0, 72.0, 77.0), oracle=99.0):
 
 def test_mean_and_standard_error_over_seeds(tmp_path, make_record):
     records(make_record, tmp_path)
-    pages, problems = build_pages(tmp_path)
+    pages, problems, plots = build_pages(tmp_path)
     assert not problems
     page = pages["digits_mnist_optdigits.md"]
     accs = np.array([70.0, 72.0, 77.0])
     expected = f"{accs.mean():.2f} ± {accs.std(ddof=1) / np.sqrt(3):.2f}"
     assert expected in page
+    assert "plots/digits_mnist_optdigits_tradeoff.png" in page and plots
     table = reproduced_table(DIGITS, load_records(tmp_path)[0])
     assert list(table["method"]) == ["source_only", "oracle (target labels: upper bound)"]
     assert list(table["seeds"]) == [3, 1]
@@ -45,6 +46,7 @@ def test_check_passes_when_current_and_fails_on_edits_and_corrupt_records(tmp_pa
     console = Console(record=True, width=200)
     assert build_all(runs, out, check=True, console=console) == 1  # nothing generated yet
     assert build_all(runs, out, check=False, console=console) == 0
+    assert (out / "plots" / "digits_mnist_optdigits_tradeoff.png").stat().st_size > 1000
     assert build_all(runs, out, check=True, console=console) == 0
     page = out / "digits_mnist_optdigits.md"
     page.write_text(page.read_text() + "edited\n")
