@@ -103,6 +103,10 @@ class Protocol(_Strict):
     target_labels: bool = False
     #: Set when the protocol is a reduced variant of a paper's protocol.
     variant_of: str | None = None
+    #: Where methods that start from a source model get it: ``train`` (source_only on
+    #: the source domain, cached) or ``pretrained`` (the backbone's ``[model]`` weights
+    #: as given, e.g. ImageNet VGG16 for AdapterNet).
+    source_model: Literal["train", "pretrained"] = "train"
     defaults: Defaults
     #: Keyword arguments of the backbone constructor (e.g. ``in_channels = 1``).
     model: dict[str, Any] = Field(default_factory=dict)

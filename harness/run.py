@@ -46,10 +46,34 @@ def _source_model(spec: RunSpec) -> dict:
     return {"path": str(path), "run_id": meta.get("run_id")}
 
 
+def save_pretrained_source(spec: RunSpec, path: Path) -> None:
+    """The backbone as its pretrained weights make it: no training on the source."""
+    import torch
+    from mmengine.registry import DefaultScope
+
+    from harness.data.labelmaps import get_classes
+    from harness.registry import MODELS
+
+    if "pretrained" not in spec.model_options:
+        raise ValueError(
+            f"{spec.protocol.name} takes its source model from pretrained weights: pass "
+            "--set model.init=PATH (a local weights file for the backbone)"
+        )
+    holder = torch.nn.Module()
+    with DefaultScope.overwrite_default_scope("harness"):
+        holder.net = MODELS.build({"type": spec.backbone, **spec.model_options,
+                                   "num_classes": len(get_classes(spec.protocol.classes).names)})
+    save_final(holder, path, {"method": "pretrained", "backbone": spec.backbone,
+                              "pretrained": str(spec.model_options["pretrained"]),
+                              "run_id": None})
+
+
 def ensure_source_model(spec: RunSpec, data_root, launcher: str, quiet: bool) -> Path:
     """Train the source-only model once per (protocol source part, backbone, seed)."""
     path = source_model_path(spec)
-    if not path.is_file():
+    if not path.is_file() and spec.protocol.source_model == "pretrained":
+        save_pretrained_source(spec, path)
+    elif not path.is_file():
         source = dataclasses.replace(spec, method="source_only", hparams={}, overrides={})
         cfg = compile_config(source, path.parent, data_root, launcher, resume=True, quiet=quiet)
         train_and_record(cfg, source, path.parent / "records")

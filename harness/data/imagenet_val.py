@@ -172,8 +172,8 @@ class ImageNetVal(Dataset):
         missing = [i for i in ids if i not in images]
         if missing:
             raise ImageNetLayoutError(
-                f"{root}: {len(missing)} of the {len(ids)} images of split {split!r} "
-                f"(ids {ids.start}..{ids.stop - 1}) are missing, first {FILE_NAME.format(missing[0])}; "
+                f"{root}: {len(missing)} of the {len(ids)} images of split {split!r} (ids "
+                f"{ids.start}..{ids.stop - 1}) are missing, first {FILE_NAME.format(missing[0])}; "
                 "extract the complete ILSVRC2012_img_val.tar"
             )
         labels = _Labels(root, layout, {i: images[i] for i in ids})

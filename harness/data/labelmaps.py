@@ -20,6 +20,7 @@ from types import MappingProxyType
 
 import cv2
 import numpy as np
+from torchvision.models import VGG16_Weights
 
 IGNORE_INDEX = 255
 
@@ -211,6 +212,15 @@ _CLASS_LISTS = {
             "1",
             (0, 1, 2, 6, 7, 8, 10, 11, 12, 13, 15, 17, 18),
             "joonh-kim/ETM:dataset/crosscity_dataset.py id_to_trainid",
+        ),
+        # ILSVRC2012's 1,000 classes in sorted-WNID order, the index torchvision's ImageNet
+        # weights predict (datasets.md §12.3); index 65 = sea snake = n01751748.
+        ClassList(
+            "imagenet1000",
+            "1",
+            tuple(range(1000)),
+            "torchvision VGG16_Weights.IMAGENET1K_V1.meta['categories']",
+            tuple(VGG16_Weights.IMAGENET1K_V1.meta["categories"]),
         ),
     )
 }
