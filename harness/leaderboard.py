@@ -52,10 +52,23 @@ def headlines(protocol: Protocol, metrics) -> dict[str, float | None]:
             for s in protocol.report_subsets}
 
 
-def _method_label(record: RunRecord) -> str:
+def _is_oracle(record: RunRecord) -> bool:
+    return record.method["name"] == "oracle"
+
+
+def _ranked(protocol: Protocol, record: RunRecord) -> bool:
+    """Ranked with the others: never the oracle, and target-label users only on
+    protocols where every method uses target labels (supervised adaptation)."""
+    return not _is_oracle(record) and (
+        protocol.target_labels or not record.method["uses_target_labels"])
+
+
+def _method_label(protocol: Protocol, record: RunRecord) -> str:
     name = record.method["name"]
-    if record.method["uses_target_labels"]:
-        return f"{name} (target labels: upper bound)"
+    if _is_oracle(record):
+        return f"{name} (upper bound: trained on target labels)"
+    if record.method["uses_target_labels"] and not protocol.target_labels:
+        return f"{name} (uses target labels: not ranked)"
     return name
 
 
@@ -69,7 +82,7 @@ def reproduced_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFra
         runs = sorted(runs, key=lambda r: r.seed)
         t = [r.metrics["target"] for r in runs]
         s = [r.metrics["source"] for r in runs]
-        row = {"method": _method_label(runs[0]), "backbone": backbone,
+        row = {"method": _method_label(protocol, runs[0]), "backbone": backbone,
                "seeds": len({r.seed for r in runs})}
         target = [headlines(protocol, m) for m in t]
         source = [headlines(protocol, m) for m in s]
@@ -89,7 +102,7 @@ def reproduced_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFra
             for i, cls in enumerate(t[0].classes):
                 row[cls] = _mean_se([getattr(m, per_class)[i] for m in t])
         first = next(iter(target[0]))
-        row["_sort"] = (runs[0].method["uses_target_labels"],
+        row["_sort"] = (not _ranked(protocol, runs[0]),
                         -float(np.mean([h[first] or 0 for h in target])))
         row["_points"] = ([h[first] for h in source], [h[first] for h in target], first)
         rows.append(row)
@@ -209,16 +222,17 @@ def build_pages(runs_dir: Path) -> tuple[dict[str, str], list[str], dict]:
         pages[f"{name}.md"] = render(protocol, current, excluded)
         if current:
             plots[f"plots/{name}_tradeoff.png"] = (protocol, reproduced_table(protocol, current))
-        best = max(((next(iter(headlines(protocol, r.metrics["target"]).items())),
-                     r.method["name"])
-                    for r in current if not r.method["uses_target_labels"]),
-                   key=lambda b: b[0][1] or 0, default=None)
+        ranked = [r for r in current if _ranked(protocol, r)]
+        table = reproduced_table(protocol, ranked)
+        best = "-"
+        if not table.empty:
+            label = next(c for c in table.columns if c.startswith("target "))
+            best = f"{table.loc[0, 'method']}: {label} {table.loc[0, label]}"
         summaries.append({
             "protocol": f"[{name}]({name}.md)",
             "task": protocol.task,
             "runs": len(current),
-            "best unsupervised run (target)":
-                f"{best[0][0]} {best[0][1]:.2f} ({best[1]})" if best else "-",
+            "best ranked method (mean over seeds)": best,
         })
     known = set(protocol_names())
     problems += [f"{r.protocol['name']}: record {r.run_id} names an unknown protocol"

@@ -28,7 +28,7 @@ def test_mean_and_standard_error_over_seeds(tmp_path, make_record):
     assert expected in page
     assert "plots/digits_mnist_optdigits_tradeoff.png" in page and plots
     table = reproduced_table(DIGITS, load_records(tmp_path)[0])
-    assert list(table["method"]) == ["source_only", "oracle (target labels: upper bound)"]
+    assert list(table["method"]) == ["source_only", "oracle (upper bound: trained on target labels)"]
     assert list(table["seeds"]) == [3, 1]
     assert {"target acc", "source acc", "selection"} <= set(table.columns)
 
