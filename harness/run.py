@@ -43,7 +43,9 @@ def _source_model(spec: RunSpec) -> dict:
 
     path = source_model_path(spec)
     meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
-    return {"path": str(path), "run_id": meta.get("run_id")}
+    # The cache key, not the machine's path: records are shared.
+    return {"cache_key": f"{path.parent.parent.name}/{path.parent.name}",
+            "run_id": meta.get("run_id"), "from": meta.get("method")}
 
 
 def save_pretrained_source(spec: RunSpec, path: Path) -> None:
