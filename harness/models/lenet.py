@@ -11,11 +11,31 @@ from torch import nn
 from harness.registry import MODELS
 
 
-@MODELS.register_module(name="lenet")
-class LeNet(nn.Module):
+class _DigitClassifier(nn.Module):
+    """``features`` then a linear ``head``: the interface every harness backbone has."""
+
     # CyCADA zero-centres digits: (x - 0.5) / 0.5 on [0, 1], here in 0-255 pixel units.
     input_norm = {"mean": (127.5,), "std": (127.5,), "to_bgr": False}
     output_stride = None  # a classifier: one prediction per image
+
+    def load(self, pretrained: str | None) -> None:
+        if pretrained:
+            from harness.models.pretrained import load_pretrained
+
+            load_pretrained(self, pretrained)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.forward_features(x))
+
+
+@MODELS.register_module(name="lenet")
+class LeNet(_DigitClassifier):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, pretrained: str | None = None):
         super().__init__()
@@ -33,23 +53,11 @@ class LeNet(nn.Module):
             nn.Dropout(p=0.5),
         )
         self.head = nn.Linear(500, num_classes)
-        if pretrained:
-            from harness.models.pretrained import load_pretrained
-
-            load_pretrained(self, pretrained)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.forward_features(x))
+        self.load(pretrained)
 
 
 @MODELS.register_module(name="dtn")
-class DTN(nn.Module):
+class DTN(_DigitClassifier):
     """CyCADA's ``DTNClassifier`` (cycada/models/task_net.py), input 3x32x32.
 
     The Calibrator's official digits configs train this network as the source
@@ -57,9 +65,6 @@ class DTN(nn.Module):
     and it is the one with the 3.13M parameters of the paper's Table 3 (seed
     000); the 28x28 LeNet above has 0.43M.
     """
-
-    input_norm = {"mean": (127.5,), "std": (127.5,), "to_bgr": False}
-    output_stride = None
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None):
         super().__init__()
@@ -76,16 +81,4 @@ class DTN(nn.Module):
             nn.Dropout(p=0.5),
         )
         self.head = nn.Linear(512, num_classes)
-        if pretrained:
-            from harness.models.pretrained import load_pretrained
-
-            load_pretrained(self, pretrained)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.forward_features(x))
+        self.load(pretrained)
