@@ -83,18 +83,21 @@ def test_eval_refuses_labels_at_the_wrong_resolution(data_root, tmp_path):
         evaluate_checkpoint(spec, weights, data_root)
 
 
-@pytest.mark.parametrize("protocol, method", [
-    ("gta5_cityscapes", "source_only"), ("gta5_cityscapes", "plca"),
-    ("synthia_cityscapes", "plca"),
+@pytest.mark.parametrize("protocol, method, backbone", [
+    ("gta5_cityscapes", "source_only", "deeplabv2_r101"), ("gta5_cityscapes", "plca", None),
+    ("synthia_cityscapes", "plca", None), ("cityscapes_nthu_rome", "source_only", "drn_c26"),
 ])
-def test_short_runs_write_valid_records(protocol, method, data_root, tmp_path):
+def test_short_runs_write_valid_records(protocol, method, backbone, data_root, tmp_path):
     torch.manual_seed(0)
+    extra = ["--backbone", backbone] if backbone else []
     assert main(["run", "--protocol", protocol, "--method", method, "--data-root",
                  str(data_root), "--work-dir", str(tmp_path / "w"), "--results-dir",
-                 str(tmp_path / "r"), "--quiet", *sum((["--set", s] for s in SMALL), [])]) == 0
+                 str(tmp_path / "r"), "--quiet", *extra,
+                 *sum((["--set", s] for s in SMALL), [])]) == 0
     (path,) = (tmp_path / "r" / protocol).glob("*.json")
     record = load_record(path)
     assert record.method["name"] == method and record.train["iters"] == 2
+    assert record.backbone["name"] == (backbone or "deeplabv2_r101")
     target = record.metrics["target"]
     assert len(target.iou) == 19
     if protocol == "synthia_cityscapes":
