@@ -29,6 +29,8 @@ MODEL_ALIASES = {"init": "pretrained"}
 class RunSpec:
     """What the user asked for, after name checks and override parsing."""
 
+    #: The protocol as this run uses it: the file, the method's own settings from
+    #: its ``[methods.NAME]`` table, then the user's ``--set`` overrides.
     protocol: Protocol
     method: str
     backbone: str
@@ -36,6 +38,8 @@ class RunSpec:
     hparams: dict[str, Any]
     model_options: dict[str, Any]
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: Hash of the protocol file as written: what leaderboards group runs by.
+    file_hash: str = ""
 
     @property
     def key(self) -> str:
@@ -84,9 +88,17 @@ def resolve(
     protocol: str, method: str | None, backbone: str | None, seed: int, sets: list[str]
 ) -> RunSpec:
     protocol_overrides, hparams, model = split_overrides(sets)
+    user_overrides = dict(protocol_overrides)
+    as_written = load_protocol(protocol)
+    method = method or as_written.defaults.method
+    settings = as_written.methods.get(method)
+    if settings is not None:
+        protocol_overrides = {**{f"train.{k}": v for k, v in settings.train.items()},
+                              **protocol_overrides}
     proto = load_protocol(protocol, protocol_overrides)
-    method = method or proto.defaults.method
-    backbone = backbone or proto.defaults.backbone
+    backbone = backbone or (settings and settings.backbone) or proto.defaults.backbone
+    user_hparams = hparams
+    hparams = {**(settings.hparams if settings else {}), **hparams}
     cls = method_class(method)
     if proto.task not in cls.tasks:
         raise ValueError(
@@ -98,8 +110,10 @@ def resolve(
     return RunSpec(
         protocol=proto, method=method, backbone=backbone, seed=seed,
         hparams=dataclasses.asdict(hp), model_options={**proto.model, **model},
-        overrides={**protocol_overrides, **{f"method.{k}": v for k, v in hparams.items()},
+        overrides={**user_overrides,
+                   **{f"method.{k}": v for k, v in user_hparams.items()},
                    **{f"model.{k}": v for k, v in model.items()}},
+        file_hash=as_written.hash,
     )
 
 

@@ -1,8 +1,8 @@
 """Leaderboards: result records -> one markdown page per protocol, plus an index.
 
-Reproduced rows are the mean and standard error over seeds of runs whose
-protocol hash equals the protocol file's current hash (runs with overrides or
-of an older protocol are counted and listed as excluded, never mixed in).
+Reproduced rows are the mean and standard error over seeds of runs of the
+protocol file as it stands (same hash, no ``--set`` overrides of settings);
+other runs are counted as excluded, never mixed in.
 The papers' numbers from ``results/reported/`` are shown beside them, marked.
 The pages hold no timestamps, so ``--check`` can compare them byte for byte.
 """
@@ -50,6 +50,15 @@ def headlines(protocol: Protocol, metrics) -> dict[str, float | None]:
     return {("mIoU" if s == "all" else f"mIoU {s}"):
             (metrics.miou if s == "all" else metrics.subsets[s]["miou"])
             for s in protocol.report_subsets}
+
+
+def _as_written(protocol: Protocol, record: RunRecord) -> bool:
+    """A run of the protocol file as it stands, without setting overrides.
+
+    ``model.*`` options (a local weights path) do not change the benchmark.
+    """
+    return record.protocol["hash"] == protocol.hash and not any(
+        not key.startswith("model.") for key in record.protocol["overrides"])
 
 
 def _is_oracle(record: RunRecord) -> bool:
@@ -217,8 +226,8 @@ def build_pages(runs_dir: Path) -> tuple[dict[str, str], list[str], dict]:
     for name in protocol_names():
         protocol = load_protocol(name)
         mine = [r for r in records if r.protocol["name"] == name]
-        current = [r for r in mine if r.protocol["hash"] == protocol.hash]
-        excluded = [r for r in mine if r.protocol["hash"] != protocol.hash]
+        current = [r for r in mine if _as_written(protocol, r)]
+        excluded = [r for r in mine if not _as_written(protocol, r)]
         pages[f"{name}.md"] = render(protocol, current, excluded)
         if current:
             plots[f"plots/{name}_tradeoff.png"] = (protocol, reproduced_table(protocol, current))

@@ -86,6 +86,16 @@ class Defaults(_Strict):
     backbone: str
 
 
+class MethodSettings(_Strict):
+    """A method's paper settings on this benchmark (e.g. the Calibrator's epsilon 0.01
+    and DRN-26 on GTA5->Cityscapes); ``--set`` still overrides them."""
+
+    backbone: str | None = None
+    hparams: dict[str, Any] = Field(default_factory=dict)
+    #: ``[train]`` keys that differ for this method (batch, optimizer, lr, ...).
+    train: dict[str, Any] = Field(default_factory=dict)
+
+
 class Reported(_Strict):
     #: CSV in ``results/reported/`` and the ``task`` values of this protocol's rows.
     file: str
@@ -116,6 +126,8 @@ class Protocol(_Strict):
     train: Train
     selection: Selection
     reported: Reported | None = None
+    #: Per-method settings, keyed by registered method name.
+    methods: dict[str, MethodSettings] = Field(default_factory=dict)
 
     @property
     def hash(self) -> str:

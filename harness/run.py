@@ -100,7 +100,8 @@ def train_and_record(cfg, spec: RunSpec, results_dir: Path) -> tuple[RunRecord, 
     loaders = {"source_test": val.loaders["source"], "target_test": val.loaders["target"]}
     record = finalize({
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "protocol": {"name": p.name, "task": p.task, "hash": p.hash, "overrides": spec.overrides,
+        "protocol": {"name": p.name, "task": p.task, "hash": spec.file_hash,
+                     "effective_hash": p.hash, "overrides": spec.overrides,
                      "variant_of": p.variant_of, "target_labels": p.target_labels},
         "method": {"name": spec.method, "hparams": spec.hparams,
                    "uses_target_labels": cls.uses_target_labels,

@@ -25,7 +25,7 @@ def _isolated_cwd(tmp_path, monkeypatch):
 
 def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash="h",
                  method="m", uses_target_labels=False, classes=("a", "b"), task="classification",
-                 subsets=None):
+                 subsets=None, overrides=None):
     """A valid synthetic record with ``acc`` as every headline metric."""
     n = len(classes)
     dom = {"classes": list(classes), "iou": [acc] + [None] * (n - 1),
@@ -35,7 +35,7 @@ def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash=
     return finalize({
         "created": "2026-01-01T00:00:00+00:00",
         "protocol": {"name": name, "task": task, "hash": protocol_hash,
-                     "overrides": {}, "variant_of": None, "target_labels": False},
+                     "overrides": overrides or {}, "variant_of": None, "target_labels": False},
         "method": {"name": method, "hparams": {}, "uses_target_labels": uses_target_labels,
                    "train_domains": ["source"]},
         "backbone": {"name": "lenet", "options": {}, "params": 1},

@@ -36,8 +36,13 @@ def test_mean_and_standard_error_over_seeds(tmp_path, make_record):
 def test_runs_of_another_protocol_version_are_excluded(tmp_path, make_record):
     records(make_record, tmp_path)
     write_record(make_record(5, 10.0, protocol_hash="other", method="source_only"), tmp_path)
+    write_record(make_record(6, 11.0, protocol_hash=DIGITS.hash, method="source_only",
+                             overrides={"train.iters": 3}), tmp_path)
+    write_record(make_record(7, 12.0, protocol_hash=DIGITS.hash, method="st",
+                             overrides={"model.init": "weights.pth"}), tmp_path)
     page = build_pages(tmp_path)[0]["digits_mnist_optdigits.md"]
-    assert "Excluded: 1 run(s)" in page and "10.00" not in page
+    assert "Excluded: 2 run(s)" in page and "10.00" not in page and "11.00" not in page
+    assert "12.00" in page  # a local weights path does not change the benchmark
 
 
 def test_check_passes_when_current_and_fails_on_edits_and_corrupt_records(tmp_path, make_record):

@@ -55,7 +55,8 @@ def run(tmp_path: Path, sets, method="source_only", name="a", extra_hook=None, r
 def test_record_is_complete_and_consistent(tmp_path, tiny_sets):
     record, path = run(tmp_path, tiny_sets)
     assert load_record(path) == record
-    assert record.protocol["hash"] == load_protocol(
+    assert record.protocol["hash"] == load_protocol("digits_mnist_optdigits").hash
+    assert record.protocol["effective_hash"] == load_protocol(
         "digits_mnist_optdigits", {"train.iters": 12, "train.checkpoint_interval": 4,
                                    "train.log_interval": 4}).hash
     assert record.protocol["overrides"] == {"train.iters": 12, "train.checkpoint_interval": 4,
