@@ -247,7 +247,12 @@ def compile_config(
             pipeline = train_pipeline(train) if train_mode else test_pipeline(p.eval)
         return _loader(
             _dataset(domain, split, data_root, labels, pipeline, test=not train_mode),
-            train.batch if train_mode else p.eval.batch, train.workers, train_mode,
+            train.batch if train_mode else p.eval.batch,
+            # Training loaders always use worker processes: mmengine seeds each worker
+            # from the run's seed whenever the iterator starts, so augmentation draws
+            # are replayed exactly when --resume skips the batches already seen (in the
+            # main process they would consume the RNG state the checkpoint restored).
+            max(train.workers, 1) if train_mode else train.workers, train_mode,
         )
 
     optim_wrapper = {

@@ -103,3 +103,34 @@ def test_short_runs_write_valid_records(protocol, method, backbone, data_root, t
     if protocol == "synthia_cityscapes":
         assert set(target.subsets) == {"synthia16", "synthia13"}
         assert len(target.subsets["synthia13"]["classes"]) == 13
+
+
+def test_segmentation_resume_equals_uninterrupted(data_root, tmp_path):
+    """Random resize/crop/flip included: RNG states travel in the checkpoints."""
+    from mmengine.hooks import Hook
+
+    from harness.registry import HOOKS
+    from harness.run import train_and_record
+
+    @HOOKS.register_module(force=True)
+    class CutAt(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if runner.iter == 3:
+                raise KeyboardInterrupt
+
+    sets = [s for s in SMALL if not s.startswith(("train.iters", "train.checkpoint"))]
+    sets += ["train.iters=4", "train.checkpoint_interval=2"]
+    spec = resolve("cityscapes_nthu_rome", "source_only", "drn_c26", 0, sets)
+
+    def run(name, hook=None, resume=False):
+        cfg = compile_config(spec, tmp_path / name, data_root, resume=resume, quiet=True)
+        if hook:
+            cfg.custom_hooks.append(hook)
+        return train_and_record(cfg, spec, tmp_path / "records")[0]
+
+    full = run("full")
+    with pytest.raises(KeyboardInterrupt):
+        run("cut", {"type": "CutAt"})
+    resumed = run("cut", resume=True)
+    for domain in ("target", "source"):
+        assert resumed.metrics[domain].confusion == full.metrics[domain].confusion
