@@ -163,15 +163,18 @@ def test_pipeline(evaluation) -> list[dict]:
 
 
 def _dataset(domain, split: str, data_root: Path, labels: bool, pipeline=None,
-             test: bool = False) -> dict:
+             test: bool = False, pseudo_root: Path | None = None) -> dict:
     cfg = {"type": domain.dataset, "split": split, **domain.options,
            **(domain.test_options if test else {})}
     if pipeline is not None:
         cfg["pipeline"] = pipeline
     if domain.data_root is not None:
         cfg["data_root"] = str(data_root / domain.data_root)
+    if pseudo_root is not None:  # self-training: the round's pseudo-labels, never the truth
+        cfg["with_label"] = False
+        cfg["pipeline"] = [{"type": "LoadPseudoLabel", "root": str(pseudo_root)}, *pipeline]
     if not labels:
-        cfg = {"type": "WithoutLabels", "dataset": cfg}
+        cfg = {"type": "WithoutLabels", "dataset": cfg, "pseudo_labels": pseudo_root is not None}
     return cfg
 
 
@@ -241,12 +244,18 @@ def compile_config(
     train = p.train
     amp = effective_amp(train.amp)
 
+    work_dir = Path(work_dir or default_work_dir(spec))
+    pseudo_maps = p.task == "segmentation" and getattr(cls, "pseudo_label_maps", False)
+
     def loader(domain, split, train_mode, labels=True):
         pipeline = None
         if p.task == "segmentation":
             pipeline = train_pipeline(train) if train_mode else test_pipeline(p.eval)
+        pseudo = (work_dir / "pseudo_labels" if pseudo_maps and train_mode
+                  and domain is p.target and not labels else None)
         return _loader(
-            _dataset(domain, split, data_root, labels, pipeline, test=not train_mode),
+            _dataset(domain, split, data_root, labels, pipeline, test=not train_mode,
+                     pseudo_root=pseudo),
             train.batch if train_mode else p.eval.batch,
             # Training loaders always use worker processes: mmengine seeds each worker
             # from the run's seed whenever the iterator starts, so augmentation draws
@@ -282,7 +291,7 @@ def compile_config(
         custom_hooks.append({"type": "RichProgressHook"})
     cfg = {
         "default_scope": "harness",
-        "work_dir": str(work_dir or default_work_dir(spec)),
+        "work_dir": str(work_dir),
         "experiment_name": f"{p.name}-{spec.method}-{spec.backbone}-s{spec.seed}",
         "model": {
             "type": f"methods.{spec.method}",

@@ -79,6 +79,7 @@ class UDAMethod(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor or {"type": "BaseDataPreprocessor"})
         self.hp = build_hparams(self.HParams, hparams, type(self).__name__)
         self.net = MODELS.build(backbone)
+        self.num_classes = backbone["num_classes"]
         if source_checkpoint is not None:
             load_net(self.net, source_checkpoint)
         norm = self.net.input_norm

@@ -1,4 +1,4 @@
-"""Self-training: ST and CBST (Zou et al., ECCV 2018; seed 004).
+"""Self-training: ST, CBST and CBST-SP (Zou et al., ECCV 2018; seed 004).
 
 Rounds of: predict on the unlabeled target training split, select
 pseudo-labels, retrain on source labels plus target pseudo-labels, starting
@@ -6,30 +6,35 @@ from the cached source-only model. ST keeps the portion p most confident
 target predictions overall (one global threshold); CBST chooses a threshold per
 class, each at portion p of that class's own predictions, so rare classes are
 not swamped, and normalises probabilities by the class thresholds before the
-argmax (yzou2/CBST issegm/solve_ST.py, yzou2/CRST crst_seg.py). p grows each
-round. Thresholds come from streaming per-class histograms
-(harness/selftrain/thresholds.py), exact to the bin width.
+argmax (yzou2/CBST issegm/solve_ST.py, yzou2/CRST crst_seg.py). CBST-SP
+multiplies the target probabilities by per-class spatial priors counted on the
+source labels before selecting. p grows each round. Thresholds come from
+streaming per-class histograms (harness/selftrain/thresholds.py), exact to the
+bin width, so memory does not grow with the number of target pixels.
 
-Pseudo-labels of each round are written atomically to the run's work dir and
-reloaded on resume, so an interrupted run never recomputes a finished round.
-
-Scope: classification protocols. Segmentation needs pseudo-label maps that go
-through the training crops with the image, and CBST-SP's spatial priors
-(harness.selftrain.thresholds.SpatialPrior) only apply there; neither is wired
-into a method yet.
+Pseudo-labels are written atomically per round to the run's work dir
+(``pseudo_labels/round_<k>``) and reloaded on resume, so an interrupted run
+never recomputes a finished round. On segmentation they are label maps at each
+target image's full resolution, read at the front of the training pipeline
+(harness/transforms/pseudo_label.py) so the random crops apply to them too;
+predictions for them use the protocol's test-time input size.
 """
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from harness.method import IGNORE_INDEX, UDAMethod
-from harness.registry import METHODS
+from harness.registry import DATASETS, METHODS
+from harness.results import write_atomic
 from harness.selftrain.thresholds import (
     ConfidenceHistogram,
+    SpatialPrior,
     classwise_thresholds,
     global_threshold,
     portion_schedule,
@@ -38,9 +43,11 @@ from harness.selftrain.thresholds import (
 
 
 class _SelfTraining(UDAMethod):
-    tasks = ("classification",)
     needs_source_model = True
+    #: Segmentation pseudo-labels are maps that go through the training crops.
+    pseudo_label_maps = True
     classwise: bool
+    spatial_prior = False
 
     @dataclass(frozen=True)
     class HParams:
@@ -50,6 +57,7 @@ class _SelfTraining(UDAMethod):
         portion_max: float = 0.5       # CRST MAX_TGT_PORT
         target_weight: float = 1.0     # pseudo-label loss weight (CBST: plain sum)
         bins: int = 10_000             # histogram resolution of the thresholds
+        prior_size: tuple[int, int] = (128, 256)  # CBST-SP counting grid (h, w)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -60,6 +68,9 @@ class _SelfTraining(UDAMethod):
 
     # -- rounds ------------------------------------------------------------------
     def on_round_start(self, runner, round_idx: int) -> None:
+        if self.net.output_stride is not None:  # a dense (segmentation) model
+            self._segmentation_round(runner, round_idx)
+            return
         path = Path(runner.work_dir) / "pseudo_labels" / f"round_{round_idx}.pt"
         if path.is_file():  # written before an interruption: reuse, never recompute
             saved = torch.load(path, weights_only=True)
@@ -74,8 +85,6 @@ class _SelfTraining(UDAMethod):
 
     @torch.no_grad()
     def _select(self, dataset, round_idx: int) -> dict:
-        hp = self.hp
-        portion = portion_schedule(round_idx, hp.portion_start, hp.portion_step, hp.portion_max)
         was_training = self.training
         self.eval()
         probs = []
@@ -84,28 +93,107 @@ class _SelfTraining(UDAMethod):
             probs.append(self.predict(inputs).softmax(1).cpu())
         self.train(was_training)
         probs = torch.cat(probs)
-        hist = ConfidenceHistogram(probs.shape[1], bins=hp.bins)
+        hist = ConfidenceHistogram(self.num_classes, bins=self.hp.bins)
         hist.update(probs)
-        hist.all_reduce()
-        thresholds = (classwise_thresholds(hist, portion) if self.classwise
-                      else global_threshold(hist, portion))
+        thresholds = self._thresholds(hist, round_idx)
         labels = select_pseudo_labels(probs, thresholds, ignore_index=IGNORE_INDEX)
-        thresholds = torch.as_tensor(thresholds, dtype=torch.float64).expand(probs.shape[1])
-        return {"labels": labels, "thresholds": thresholds.clone(),
-                "portion": torch.tensor(portion)}
+        thresholds = torch.as_tensor(thresholds, dtype=torch.float64).expand(self.num_classes)
+        return {"labels": labels, "thresholds": thresholds.clone()}
+
+    def _thresholds(self, hist: ConfidenceHistogram, round_idx: int):
+        hp = self.hp
+        portion = portion_schedule(round_idx, hp.portion_start, hp.portion_step, hp.portion_max)
+        hist.all_reduce()
+        return classwise_thresholds(hist, portion) if self.classwise else global_threshold(
+            hist, portion)
+
+    # -- segmentation rounds -----------------------------------------------------
+    def _segmentation_round(self, runner, round_idx: int) -> None:
+        root = Path(runner.work_dir) / "pseudo_labels"
+        folder = root / f"round_{round_idx}"
+        if not (folder / "DONE").is_file():  # else: finished before an interruption
+            dataset = self._unaugmented(runner.cfg.train_cfg.extra_dataloaders["target"],
+                                        runner.cfg.val_dataloader.dataset.get("pipeline", []))
+            prior = self._prior(runner, root) if self.spatial_prior else None
+            # With the prior (mean 1 over the image) a score can exceed 1 up to its peak.
+            hist = ConfidenceHistogram(self.num_classes, bins=self.hp.bins,
+                                       value_range=1.0 if prior is None else prior.max())
+            for _, probs in self._dense_probs(dataset):
+                hist.update(probs, self._fit(prior, probs))
+            thresholds = self._thresholds(hist, round_idx)
+            folder.mkdir(parents=True, exist_ok=True)
+            for path, probs in self._dense_probs(dataset):
+                labels = select_pseudo_labels(probs, thresholds, self._fit(prior, probs))
+                if runner.rank == 0:
+                    cv2.imwrite(str(folder / f"{Path(path).stem}.png"),
+                                labels[0].to(torch.uint8).numpy())
+            (folder / "DONE").touch()
+        if runner.rank == 0:
+            write_atomic(root / "CURRENT", folder.name)
+
+    @staticmethod
+    def _unaugmented(loader_cfg: dict, pipeline: list):
+        """The target training split as the test split is read: no crops, no flips."""
+        cfg = copy.deepcopy(loader_cfg["dataset"])
+        inner = cfg["dataset"] if cfg["type"] == "WithoutLabels" else cfg
+        inner["pipeline"] = list(pipeline)
+        if cfg["type"] == "WithoutLabels":
+            cfg["pseudo_labels"] = False
+        return DATASETS.build(cfg)
+
+    @torch.no_grad()
+    def _dense_probs(self, dataset):
+        """(image path, class probabilities [1, C, H, W] at the image's full size)."""
+        was_training = self.training
+        self.eval()
+        for item in dataset:
+            inputs = item["inputs"][None].to(self.mean.device)
+            logits = self.predict(inputs)
+            height, width = item["meta"]["ori_shape"]
+            logits = F.interpolate(logits, size=(height, width), mode="bilinear",
+                                   align_corners=self.align_corners)
+            yield item["meta"]["img_path"], logits.softmax(1).cpu()
+        self.train(was_training)
+
+    def _prior(self, runner, root: Path) -> torch.Tensor:
+        """CBST-SP's class frequency maps from the source labels, counted once per run."""
+        path = root / "spatial_prior.pt"
+        if path.is_file():
+            return torch.load(path, weights_only=True)
+        source = self._unaugmented(runner.cfg.train_dataloader, [])
+        prior = SpatialPrior(self.num_classes, self.hp.prior_size)
+        for item in source:
+            prior.update(item["label"][None])
+        prior.all_reduce()
+        grid = prior.prior()
+        scaled = grid * (grid.shape[1] * grid.shape[2])  # mean 1 per class map
+        if runner.rank == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            torch.save(scaled, tmp)
+            tmp.replace(path)
+        return scaled
+
+    @staticmethod
+    def _fit(prior: torch.Tensor | None, probs: torch.Tensor) -> torch.Tensor | None:
+        if prior is None:
+            return None
+        return F.interpolate(prior[None], size=probs.shape[-2:], mode="bilinear",
+                             align_corners=False)[0]
 
     # -- training ----------------------------------------------------------------
     def loss(self, source, target):
-        losses = {"loss_source": self.supervised_loss(source)}
-        labels = self.pseudo_labels[target["index"].cpu()].to(target["inputs"].device)
-        selected = labels != IGNORE_INDEX
-        if bool(selected.any()):
-            logits = self.logits(target["inputs"])
-            losses["loss_pseudo"] = self.hp.target_weight * F.cross_entropy(
-                logits, labels, ignore_index=IGNORE_INDEX)
-        else:  # no pixel of this batch was selected: nothing to learn from it
-            losses["loss_pseudo"] = self.logits(target["inputs"]).sum() * 0.0
-        return losses
+        if "pseudo_label" in target:  # segmentation: maps cropped with the image
+            labels = target["pseudo_label"]
+        else:
+            labels = self.pseudo_labels[target["index"].cpu()].to(target["inputs"].device)
+        logits = self.resize_to(self.logits(target["inputs"]), labels)
+        if bool((labels != IGNORE_INDEX).any()):
+            pseudo = F.cross_entropy(logits, labels.long(), ignore_index=IGNORE_INDEX)
+        else:  # nothing of this batch was selected: nothing to learn from it
+            pseudo = logits.sum() * 0.0
+        return {"loss_source": self.supervised_loss(source),
+                "loss_pseudo": self.hp.target_weight * pseudo}
 
 
 @METHODS.register_module(name="st")
@@ -116,3 +204,10 @@ class ST(_SelfTraining):
 @METHODS.register_module(name="cbst")
 class CBST(_SelfTraining):
     classwise = True
+
+
+@METHODS.register_module(name="cbst_sp")
+class CBSTSP(_SelfTraining):
+    tasks = ("segmentation",)  # spatial priors need label maps
+    classwise = True
+    spatial_prior = True

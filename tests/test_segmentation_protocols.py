@@ -4,6 +4,7 @@
 `harness run`s of source_only and PLCA, with tiny crops so the suite stays fast.
 """
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -103,6 +104,30 @@ def test_short_runs_write_valid_records(protocol, method, backbone, data_root, t
     if protocol == "synthia_cityscapes":
         assert set(target.subsets) == {"synthia16", "synthia13"}
         assert len(target.subsets["synthia13"]["classes"]) == 13
+
+
+@pytest.mark.parametrize("protocol, method", [
+    ("gta5_cityscapes", "cbst"), ("synthia_cityscapes", "cbst_sp"), ("cityscapes_nthu_rome", "st"),
+])
+def test_self_training_rounds_write_pseudo_label_maps(protocol, method, data_root, tmp_path,
+                                                      monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    sets = [s for s in SMALL if not s.startswith("train.iters")] + [
+        "train.iters=4", "method.rounds=2"]
+    args = ["run", "--protocol", protocol, "--method", method, "--backbone", "drn_c26",
+            "--data-root", str(data_root), "--work-dir", str(tmp_path / "w"),
+            "--results-dir", str(tmp_path / "r"), "--quiet", *sum((["--set", s] for s in sets), [])]
+    assert main(args) == 0
+    (path,) = (tmp_path / "r" / protocol).glob("*.json")
+    assert load_record(path).method["source_model"]["from"] == "source_only"
+    pseudo = tmp_path / "w" / "pseudo_labels"
+    assert (pseudo / "CURRENT").read_text() == "round_1"
+    for round_dir in ("round_0", "round_1"):
+        maps = sorted((pseudo / round_dir).glob("*.png"))
+        assert (pseudo / round_dir / "DONE").is_file() and len(maps) == 2
+        label = cv2.imread(str(maps[0]), cv2.IMREAD_UNCHANGED)
+        assert label.shape == (32, 64) and set(np.unique(label)) <= set(range(19)) | {255}
+    assert (pseudo / "spatial_prior.pt").is_file() == (method == "cbst_sp")
 
 
 def test_segmentation_resume_equals_uninterrupted(data_root, tmp_path):

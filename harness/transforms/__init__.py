@@ -1,3 +1,3 @@
 """Transforms; importing this package registers them."""
 
-from harness.transforms import resize, simcam  # noqa: F401
+from harness.transforms import pseudo_label, resize, simcam  # noqa: F401
