@@ -208,10 +208,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _is_user_error(exc: Exception) -> bool:
+    from harness.data.fetch import FetchError
     from harness.names import UnknownNameError
     from harness.protocol import ProtocolError
-
-    from harness.data.fetch import FetchError
 
     user = (UnknownNameError, ProtocolError, FileNotFoundError, ValueError, FloatingPointError,
             FetchError)

@@ -32,14 +32,22 @@ MAX_CLASS_COLUMNS = 40
 REPORTED_CLASS_ALIASES = {"light": "traffic light", "sign": "traffic sign"}
 
 
+def _present(values: list[float | None]) -> np.ndarray:
+    return np.array([v for v in values if v is not None], dtype=float)
+
+
+def _se(vals: np.ndarray) -> float:
+    """Standard error of the mean over seeds (0 for a single seed)."""
+    return float(vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else 0.0
+
+
 def _mean_se(values: list[float | None]) -> str:
-    vals = np.array([v for v in values if v is not None], dtype=float)
+    vals = _present(values)
     if len(vals) == 0:
         return "-"
     if len(vals) == 1:
         return f"{vals[0]:.2f}"
-    se = vals.std(ddof=1) / np.sqrt(len(vals))
-    return f"{vals.mean():.2f} ± {se:.2f}"
+    return f"{vals.mean():.2f} ± {_se(vals):.2f}"
 
 
 def headlines(protocol: Protocol, metrics) -> dict[str, float | None]:
@@ -87,7 +95,7 @@ def reproduced_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFra
     for r in records:
         groups.setdefault((r.method["name"], r.backbone["name"]), []).append(r)
     rows = []
-    for (method, backbone), runs in groups.items():
+    for (_, backbone), runs in groups.items():
         runs = sorted(runs, key=lambda r: r.seed)
         t = [r.metrics["target"] for r in runs]
         s = [r.metrics["source"] for r in runs]
@@ -136,10 +144,8 @@ def plot_tradeoff(protocol: Protocol, table: pd.DataFrame, path: Path) -> None:
     label = "accuracy"
     for _, row in table.iterrows():
         src, tgt, label = row["_points"]
-        src = np.array([v for v in src if v is not None], dtype=float)
-        tgt = np.array([v for v in tgt if v is not None], dtype=float)
-        se = (lambda v: v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
-        ax.errorbar(src.mean(), tgt.mean(), xerr=se(src), yerr=se(tgt), fmt="o", capsize=3,
+        src, tgt = _present(src), _present(tgt)
+        ax.errorbar(src.mean(), tgt.mean(), xerr=_se(src), yerr=_se(tgt), fmt="o", capsize=3,
                     label=f"{row['method']} ({row['backbone']})")
     ax.set_xlabel(f"source {label} (%)")
     ax.set_ylabel(f"target {label} (%)")

@@ -48,3 +48,27 @@ def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash=
 @pytest.fixture
 def make_record():
     return _make_record
+
+
+def _build_method(protocol: str, method: str, backbone: str | None = None, sets=()):
+    """A method and its optimizer wrapper, built as ``harness run`` builds them (without
+    the cached source model, which a unit test does not train)."""
+    import torch
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    from harness.compile import compile_config, resolve
+    from harness.registry import MODELS
+
+    spec = resolve(protocol, method, backbone, 0, list(sets))
+    cfg = compile_config(spec, quiet=True)
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope("harness"):
+        model = MODELS.build(dict(cfg.model, source_checkpoint=None))
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    return model, wrapper
+
+
+@pytest.fixture
+def build_method():
+    return _build_method

@@ -60,8 +60,9 @@ def test_against_torchmetrics(seed):
 
 
 def test_against_mmseg_iou_metric():
-    from harness.registry import METRICS  # noqa: F401  (installs the mmcv stand-in)
     from mmseg.evaluation.metrics import IoUMetric
+
+    from harness.registry import METRICS  # noqa: F401  (installs the mmcv stand-in)
 
     n = 5
     conf = StreamingConfusion(n)

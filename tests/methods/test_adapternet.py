@@ -1,23 +1,14 @@
 import pytest
 import torch
-from mmengine.optim import build_optim_wrapper
-from mmengine.registry import DefaultScope
 
-from harness.compile import compile_config, resolve
-from harness.registry import MODELS
 from methods.adapternet import identity_adapter
 
 PROTOCOL = "mnistm_simcam_rotation"  # RGB LeNet: the adapter has the paper's 3 channels
 
 
-def build(method: str = "adapternet", sets=()):
-    spec = resolve(PROTOCOL, method, "lenet", 0, list(sets))
-    cfg = compile_config(spec, quiet=True)
-    torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope("harness"):
-        model = MODELS.build(dict(cfg.model, source_checkpoint=None))
-        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    return model, wrapper
+@pytest.fixture
+def build(build_method):
+    return lambda method="adapternet", sets=(): build_method(PROTOCOL, method, "lenet", sets)
 
 
 def batch(n: int = 16, seed: int = 0) -> dict:
@@ -26,7 +17,7 @@ def batch(n: int = 16, seed: int = 0) -> dict:
                        "label": torch.randint(0, 10, (n,), generator=g)}}
 
 
-def test_untrained_adapter_is_exactly_the_identity_on_unit_inputs():
+def test_untrained_adapter_is_exactly_the_identity_on_unit_inputs(build):
     model, _ = build()
     x = torch.rand(4, 3, 28, 28)
     x[0, 0, :2] = 0.0  # the ReLU edge
@@ -36,7 +27,7 @@ def test_untrained_adapter_is_exactly_the_identity_on_unit_inputs():
     assert torch.equal(model.logits(x), model.net(model.normalize(x)))
 
 
-def test_adapter_has_the_papers_five_1x1_layers_of_3_channels():
+def test_adapter_has_the_papers_five_1x1_layers_of_3_channels(build):
     model, _ = build()
     convs = [m for m in model.adapter if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 5  # seed 003 §5.1
@@ -56,14 +47,14 @@ def test_adapter_computes_relu_of_affine_channel_mixing():
     torch.testing.assert_close(adapter(x), ref.permute(0, 3, 1, 2))
 
 
-def test_uint8_inputs_are_scaled_to_unit_range_before_the_adapter():
+def test_uint8_inputs_are_scaled_to_unit_range_before_the_adapter(build):
     model, _ = build()
     model.eval()
     pixels = torch.randint(0, 256, (2, 3, 28, 28), dtype=torch.uint8)
     torch.testing.assert_close(model.logits(pixels), model.logits(pixels.float() / 255))
 
 
-def test_only_adapter_parameters_receive_gradients():
+def test_only_adapter_parameters_receive_gradients(build):
     model, _ = build()
     losses = model.loss(None, batch()["target"])
     sum(losses.values()).backward()
@@ -72,7 +63,7 @@ def test_only_adapter_parameters_receive_gradients():
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
-def test_frozen_model_is_bit_identical_after_training_steps():
+def test_frozen_model_is_bit_identical_after_training_steps(build):
     model, wrapper = build()
     net_before = {k: v.clone() for k, v in model.net.state_dict().items()}
     adapter_before = {k: v.clone() for k, v in model.adapter.state_dict().items()}
@@ -83,7 +74,7 @@ def test_frozen_model_is_bit_identical_after_training_steps():
     assert any(not torch.equal(v, adapter_before[k]) for k, v in model.adapter.state_dict().items())
 
 
-def test_frozen_model_stays_in_eval_mode_while_the_adapter_trains():
+def test_frozen_model_stays_in_eval_mode_while_the_adapter_trains(build):
     model, _ = build()
     model.train()
     assert model.adapter.training and not model.net.training
@@ -91,6 +82,6 @@ def test_frozen_model_stays_in_eval_mode_while_the_adapter_trains():
     assert torch.equal(model.logits(x), model.logits(x))  # no dropout in the frozen LeNet
 
 
-def test_zero_layers_is_an_error():
+def test_zero_layers_is_an_error(build):
     with pytest.raises(ValueError, match="at least one layer"):
         build(sets=["method.layers=0"])

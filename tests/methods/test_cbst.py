@@ -5,22 +5,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.hooks import Hook
-from mmengine.registry import DefaultScope
 
 from harness.compile import compile_config, resolve
-from harness.registry import HOOKS, MODELS
+from harness.registry import HOOKS
 from harness.results import load_record
 from harness.run import train_and_record
 from harness.selftrain.thresholds import classwise_thresholds_sorted, global_threshold_sorted
 
 SETS = ["train.iters=12", "train.checkpoint_interval=2", "train.batch=32"]
-
-
-def build(method):
-    spec = resolve("digits_mnist_optdigits", method, None, 0, SETS)
-    cfg = compile_config(spec, quiet=True)
-    with DefaultScope.overwrite_default_scope("harness"):
-        return MODELS.build(dict(cfg.model, source_checkpoint=None))
 
 
 class FixedProbs(torch.utils.data.Dataset):
@@ -37,8 +29,8 @@ class FixedProbs(torch.utils.data.Dataset):
 
 
 @pytest.mark.parametrize("method", ["st", "cbst"])
-def test_selection_matches_the_sort_based_rule(method, tmp_path, monkeypatch):
-    model = build(method)
+def test_selection_matches_the_sort_based_rule(method, tmp_path, monkeypatch, build_method):
+    model, _ = build_method("digits_mnist_optdigits", method, sets=SETS)
     g = torch.Generator().manual_seed(0)
     # Class 0 dominates with high confidence: ST would take almost only class 0.
     logits = torch.randn(2000, 10, generator=g)
@@ -66,8 +58,8 @@ def test_selection_matches_the_sort_based_rule(method, tmp_path, monkeypatch):
     assert (tmp_path / "pseudo_labels" / "round_0.pt").is_file()
 
 
-def test_a_finished_round_is_reloaded_not_recomputed(tmp_path, monkeypatch):
-    model = build("cbst")
+def test_a_finished_round_is_reloaded_not_recomputed(tmp_path, monkeypatch, build_method):
+    model, _ = build_method("digits_mnist_optdigits", "cbst", sets=SETS)
     saved = {"labels": torch.tensor([3, 255, 1]), "thresholds": torch.ones(10),
              "portion": torch.tensor(0.2)}
     (tmp_path / "pseudo_labels").mkdir()

@@ -1,24 +1,17 @@
 import pytest
 import torch
-from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
-from harness.compile import compile_config, resolve
-from harness.registry import METHODS, MODELS
+from harness.registry import METHODS
 
 PROTOCOL = "mnistm_simcam_rotation"
 # LeNet's trainable layers, output first: head, fc 500, conv2 (harness/models/lenet.py).
 LENET_LAST = ["head", "features.8", "features.3"]
 
 
-def build(method: str):
-    spec = resolve(PROTOCOL, method, "lenet", 0, [])
-    cfg = compile_config(spec, quiet=True)
-    torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope("harness"):
-        model = MODELS.build(dict(cfg.model, source_checkpoint=None))
-        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    return model, wrapper
+@pytest.fixture
+def build(build_method):
+    return lambda method: build_method(PROTOCOL, method, "lenet")
 
 
 def layer_of(name: str) -> str:
@@ -26,7 +19,7 @@ def layer_of(name: str) -> str:
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
-def test_finetune_lastk_trains_exactly_the_last_k_layers(k):
+def test_finetune_lastk_trains_exactly_the_last_k_layers(k, build):
     model, wrapper = build(f"finetune_last{k}")
     trainable = {layer_of(n) for n, p in model.net.named_parameters() if p.requires_grad}
     assert trainable == set(LENET_LAST[:k])
