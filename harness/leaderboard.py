@@ -126,7 +126,10 @@ def reproduced_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFra
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows).sort_values("_sort", kind="stable").drop(columns="_sort")
-    return df.reset_index(drop=True)
+    # Per-class columns last, whichever row introduced the other columns.
+    classes = [c for c in records[0].metrics["target"].classes if c in df.columns]
+    df = df[[c for c in df.columns if c not in classes] + classes]
+    return df.fillna("-").reset_index(drop=True)
 
 
 def plot_tradeoff(protocol: Protocol, table: pd.DataFrame, path: Path) -> None:
