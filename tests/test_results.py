@@ -11,6 +11,7 @@ def test_run_id_is_the_content_hash(tmp_path, make_record):
     assert a.run_id != b.run_id and a.run_id == make_record(0).run_id
     path = write_record(a, tmp_path)
     assert path.name == f"{a.run_id}.json" and load_record(path) == a
+    assert path.stat().st_mode & 0o777 == 0o644  # shareable, unlike mkstemp's default
 
 
 @pytest.mark.parametrize("corrupt", [
