@@ -87,6 +87,7 @@ def test_eval_refuses_labels_at_the_wrong_resolution(data_root, tmp_path):
 @pytest.mark.parametrize("protocol, method, backbone", [
     ("gta5_cityscapes", "source_only", "deeplabv2_r101"), ("gta5_cityscapes", "plca", None),
     ("synthia_cityscapes", "plca", None), ("cityscapes_nthu_rome", "source_only", "drn_c26"),
+    ("gta5_bdd", "source_only", "fcn8s_vgg16"),
 ])
 def test_short_runs_write_valid_records(protocol, method, backbone, data_root, tmp_path):
     torch.manual_seed(0)
