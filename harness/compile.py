@@ -341,6 +341,8 @@ def compile_config(
             "dist_cfg": {"backend": "nccl" if torch.cuda.is_available() else "gloo"},
         },
         "launcher": launcher,
+        # mmengine converts BatchNorm to torch's SyncBatchNorm when running distributed.
+        "sync_bn": "torch" if train.sync_bn else None,
         "model_wrapper_cfg": _model_wrapper(cls, launcher),
         "resume": resume,
         "log_level": "WARNING",

@@ -70,6 +70,8 @@ class Train(_Strict):
     crop: list[int] | None = Field(default=None, min_length=2, max_length=2)
     flip_prob: float = Field(default=0.0, ge=0, le=1)
     amp: Literal["none", "fp16", "bf16"] = "none"
+    #: Synchronised batch-norm statistics across processes (multi-GPU runs only).
+    sync_bn: bool = False
     checkpoint_interval: int = Field(gt=0)
     log_interval: int = Field(default=50, gt=0)
     workers: int = Field(default=0, ge=0)

@@ -68,3 +68,10 @@ def test_dump_config_reflects_protocol_and_overrides(capsys):
     assert "max_iters=33" in text and "seed=4" in text
     assert "type='methods.source_only'" in text and "type='lenet'" in text
     assert "round_up=False" in text  # evaluation never pads (no double counting)
+
+
+def test_sync_bn_is_a_protocol_setting(capsys):
+    assert main(["run", "--set", "train.sync_bn=true", "--dump-config"]) == 0
+    assert "sync_bn = 'torch'" in capsys.readouterr().out
+    assert main(["run", "--dump-config"]) == 0
+    assert "sync_bn = None" in capsys.readouterr().out
