@@ -88,8 +88,11 @@ def test_eval_refuses_labels_at_the_wrong_resolution(data_root, tmp_path):
     ("gta5_cityscapes", "source_only", "deeplabv2_r101"), ("gta5_cityscapes", "plca", None),
     ("synthia_cityscapes", "plca", None), ("cityscapes_nthu_rome", "source_only", "drn_c26"),
     ("gta5_bdd", "source_only", "fcn8s_vgg16"),
+    ("gta5_cityscapes", "calibrator", None),  # [methods.calibrator]: DRN-26, epsilon 0.01
 ])
-def test_short_runs_write_valid_records(protocol, method, backbone, data_root, tmp_path):
+def test_short_runs_write_valid_records(protocol, method, backbone, data_root, tmp_path,
+                                        monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
     extra = ["--backbone", backbone] if backbone else []
     assert main(["run", "--protocol", protocol, "--method", method, "--data-root",
@@ -99,7 +102,11 @@ def test_short_runs_write_valid_records(protocol, method, backbone, data_root, t
     (path,) = (tmp_path / "r" / protocol).glob("*.json")
     record = load_record(path)
     assert record.method["name"] == method and record.train["iters"] == 2
-    assert record.backbone["name"] == (backbone or "deeplabv2_r101")
+    if method == "calibrator":  # the paper's settings come from the protocol file
+        assert record.backbone["name"] == "drn_c26" and record.method["hparams"]["epsilon"] == 0.01
+        assert set(record.metrics["target"].variants) == {"uncalibrated"}
+    else:
+        assert record.backbone["name"] == (backbone or "deeplabv2_r101")
     target = record.metrics["target"]
     assert len(target.iou) == 19
     if protocol == "synthia_cityscapes":
