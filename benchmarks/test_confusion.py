@@ -41,3 +41,44 @@ def test_mmseg_iou_metric(benchmark, batch):
         s.gt_sem_seg = PixelData(data=g[None])
         samples.append(s.to_dict())
     benchmark(metric.process, {}, samples)
+
+
+CUDA = torch.cuda.is_available()
+
+
+@pytest.fixture(scope="module")
+def cuda_batch(batch):
+    return tuple(t.cuda() for t in batch)
+
+
+def _gbps(benchmark, tensors) -> None:
+    """Bytes read per call over the mean time, in the benchmark's extra info."""
+    nbytes = sum(t.numel() * t.element_size() for t in tensors)
+    benchmark.extra_info["GB/s"] = nbytes / benchmark.stats.stats.mean / 1e9
+
+
+@pytest.mark.skipif(not CUDA, reason="needs CUDA")
+@pytest.mark.benchmark(group="confusion-2048x1024-b4-cuda")
+def test_ours_cuda(benchmark, cuda_batch):
+    conf = StreamingConfusion(19, device="cuda")
+
+    def update():
+        conf.update(*cuda_batch)
+        torch.cuda.synchronize()
+
+    benchmark(update)
+    _gbps(benchmark, cuda_batch)
+
+
+@pytest.mark.skipif(not CUDA, reason="needs CUDA")
+@pytest.mark.benchmark(group="confusion-2048x1024-b4-cuda")
+def test_device_copy_cuda(benchmark, cuda_batch):
+    """The floor: reading the same tensors once (a device-to-device copy)."""
+
+    def copy():
+        for t in cuda_batch:
+            t.clone()
+        torch.cuda.synchronize()
+
+    benchmark(copy)
+    _gbps(benchmark, cuda_batch)
