@@ -166,8 +166,9 @@ def _dataset(domain, split: str, data_root: Path, labels: bool, pipeline=None,
              test: bool = False, pseudo_root: Path | None = None) -> dict:
     cfg = {"type": domain.dataset, "split": split, **domain.options,
            **(domain.test_options if test else {})}
-    if pipeline is not None:
+    if pipeline is not None:  # segmentation datasets: say whether labels must be there
         cfg["pipeline"] = pipeline
+        cfg["with_label"] = labels
     if domain.data_root is not None:
         cfg["data_root"] = str(data_root / domain.data_root)
     if pseudo_root is not None:  # self-training: the round's pseudo-labels, never the truth

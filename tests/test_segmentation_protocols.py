@@ -170,3 +170,11 @@ def test_segmentation_resume_equals_uninterrupted(data_root, tmp_path):
     resumed = run("cut", resume=True)
     for domain in ("target", "source"):
         assert resumed.metrics[domain].confusion == full.metrics[domain].confusion
+
+
+def test_oracle_on_an_unlabeled_target_split_is_a_clear_error(data_root, tmp_path, capsys):
+    """NTHU's training images have no labels: an oracle cannot train there."""
+    assert main(["run", "--protocol", "cityscapes_nthu_rome", "--method", "oracle",
+                 "--backbone", "drn_c26", "--data-root", str(data_root), "--work-dir",
+                 str(tmp_path / "w"), "--quiet", *sum((["--set", s] for s in SMALL), [])]) == 2
+    assert "has no labels" in capsys.readouterr().err
