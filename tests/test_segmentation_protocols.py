@@ -114,18 +114,20 @@ def test_short_runs_write_valid_records(protocol, method, backbone, data_root, t
         assert len(target.subsets["synthia13"]["classes"]) == 13
 
 
-#: Every segmentation protocol once; CBST-SP and ST on one each.
-SELF_TRAINING = {p: "cbst" for p in SEG} | {"synthia_cityscapes": "cbst_sp",
-                                            "cityscapes_nthu_taipei": "st"}
+#: CBST on every segmentation protocol (DRN-26, and the two other segmentation backbones
+#: once each), then CBST-SP and ST once each.
+BACKBONE = {"gta5_cityscapes": "deeplabv2_r101", "gta5_bdd": "fcn8s_vgg16"}
+SELF_TRAINING = [(p, "cbst", BACKBONE.get(p, "drn_c26")) for p in SEG] + [
+    ("synthia_cityscapes", "cbst_sp", "drn_c26"), ("cityscapes_nthu_taipei", "st", "drn_c26")]
 
 
-@pytest.mark.parametrize("protocol, method", sorted(SELF_TRAINING.items()))
-def test_self_training_rounds_write_pseudo_label_maps(protocol, method, data_root, tmp_path,
-                                                      monkeypatch):
+@pytest.mark.parametrize("protocol, method, backbone", SELF_TRAINING)
+def test_self_training_rounds_write_pseudo_label_maps(protocol, method, backbone, data_root,
+                                                      tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     sets = [s for s in SMALL if not s.startswith("train.iters")] + [
         "train.iters=4", "method.rounds=2"]
-    args = ["run", "--protocol", protocol, "--method", method, "--backbone", "drn_c26",
+    args = ["run", "--protocol", protocol, "--method", method, "--backbone", backbone,
             "--data-root", str(data_root), "--work-dir", str(tmp_path / "w"),
             "--results-dir", str(tmp_path / "r"), "--quiet", *sum((["--set", s] for s in sets), [])]
     assert main(args) == 0
