@@ -184,7 +184,9 @@ def reported_table(protocol: Protocol) -> pd.DataFrame:
     return wide[keys + headline + classes].fillna("-")
 
 
-def render(protocol: Protocol, records: list[RunRecord], excluded: list[RunRecord]) -> str:
+def render(protocol: Protocol, records: list[RunRecord], excluded: list[RunRecord],
+           table: pd.DataFrame) -> str:
+    """One protocol's page; ``table`` is ``reproduced_table(protocol, records)``."""
     lines = [f"# {protocol.name}", "", protocol.description, ""]
     lines.append(
         f"Task: {protocol.task}; classes: `{protocol.classes}`; protocol hash "
@@ -195,7 +197,6 @@ def render(protocol: Protocol, records: list[RunRecord], excluded: list[RunRecor
     if protocol.target_labels:
         lines += ["", "Adaptation uses **target labels** on this protocol (supervised adaptation)."]
     lines += ["", "## Reproduced", ""]
-    table = reproduced_table(protocol, records)
     if table.empty:
         lines.append("No runs yet: `harness run --protocol "
                      f"{protocol.name} --results-dir results/runs`.")
@@ -237,15 +238,16 @@ def build_pages(runs_dir: Path) -> tuple[dict[str, str], list[str], dict]:
         mine = [r for r in records if r.protocol["name"] == name]
         current = [r for r in mine if _as_written(protocol, r)]
         excluded = [r for r in mine if not _as_written(protocol, r)]
-        pages[f"{name}.md"] = render(protocol, current, excluded)
+        table = reproduced_table(protocol, current)
+        pages[f"{name}.md"] = render(protocol, current, excluded, table)
         if current:
-            plots[f"plots/{name}_tradeoff.png"] = (protocol, reproduced_table(protocol, current))
+            plots[f"plots/{name}_tradeoff.png"] = (protocol, table)
         ranked = [r for r in current if _ranked(protocol, r)]
-        table = reproduced_table(protocol, ranked)
+        leaders = reproduced_table(protocol, ranked)
         best = "-"
-        if not table.empty:
-            label = next(c for c in table.columns if c.startswith("target "))
-            best = f"{table.loc[0, 'method']}: {label} {table.loc[0, label]}"
+        if not leaders.empty:
+            label = next(c for c in leaders.columns if c.startswith("target "))
+            best = f"{leaders.loc[0, 'method']}: {label} {leaders.loc[0, label]}"
         summaries.append({
             "protocol": f"[{name}]({name}.md)",
             "task": protocol.task,
