@@ -9,18 +9,19 @@ from pathlib import Path
 
 import torch
 
+from harness.errors import HarnessError
+from harness.utils import atomic_path
+
 FINAL_NAME = "model_final.pth"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(HarnessError, ValueError):
     """A weights file that does not fit the model it is loaded into."""
 
 
 def save_final(model: torch.nn.Module, path: Path, meta: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
-    tmp.replace(path)  # atomic: a crash never leaves half a weights file
+    with atomic_path(path) as tmp:  # a crash never leaves half a weights file
+        torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
     return path
 
 

@@ -145,9 +145,9 @@ def cmd_eval(args) -> int:
         if args.out:
             import json
 
-            from harness.results import write_atomic
+            from harness.utils import atomic_write
 
-            write_atomic(args.out, json.dumps(reports, indent=1) + "\n")
+            atomic_write(args.out, json.dumps(reports, indent=1) + "\n")
     return 0
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from harness.checkpoints import load_final
 from harness.compile import RunSpec, compile_config
+from harness.utils import unwrap
 
 
 def evaluate_checkpoint(spec: RunSpec, checkpoint: Path, data_root: Path | None = None,
@@ -14,6 +15,6 @@ def evaluate_checkpoint(spec: RunSpec, checkpoint: Path, data_root: Path | None 
     cfg = compile_config(spec, data_root=data_root, launcher=launcher, quiet=True)
     cfg.work_dir = str(Path(cfg.work_dir) / "eval")
     runner = Runner.from_cfg(cfg)
-    load_final(getattr(runner.model, "module", runner.model), checkpoint)
+    load_final(unwrap(runner.model), checkpoint)
     runner.val()
     return runner.val_loop.domain_metrics()

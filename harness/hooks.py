@@ -7,6 +7,7 @@ import torch
 from mmengine.hooks import Hook
 
 from harness.registry import HOOKS
+from harness.utils import unwrap
 
 
 @HOOKS.register_module()
@@ -107,7 +108,7 @@ class RoundsHook(Hook):
 
     @staticmethod
     def _model(runner):
-        return getattr(runner.model, "module", runner.model)
+        return unwrap(runner.model)
 
     def _round_length(self, runner) -> int:
         return max(1, runner.max_iters // self._model(runner).hp.rounds)

@@ -15,7 +15,8 @@ import pandas as pd
 from harness import PROJECT_ROOT
 from harness.evaluation.metrics import MISSING_RULE
 from harness.protocol import Protocol, load_protocol, protocol_names
-from harness.results import DomainMetrics, RunRecord, load_records, write_atomic
+from harness.results import DomainMetrics, RunRecord, load_records
+from harness.utils import atomic_write
 
 REPORTED_DIR = PROJECT_ROOT / "results" / "reported"
 #: The reported CSVs name their source document by file; the leaderboard by paper.
@@ -282,7 +283,7 @@ def build_all(runs_dir: Path, out_dir: Path, check: bool, console) -> int:
         console.print(f"leaderboards up to date ({len(pages)} pages)", markup=False)
         return 0
     for name, text in pages.items():
-        write_atomic(out_dir / name, text)
+        atomic_write(out_dir / name, text)
     for name, (protocol, table) in plots.items():
         plot_tradeoff(protocol, table, out_dir / name)
     console.print(f"wrote {len(pages)} pages to {out_dir}", markup=False)

@@ -18,16 +18,16 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 
+from harness.errors import HarnessError
 from harness.registry import MODELS
+from harness.utils import IGNORE_INDEX
 
-IGNORE_INDEX = 255
 
-
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(HarnessError, FloatingPointError):
     """A loss term became NaN or infinite: the run stops before the update."""
 
 
-class HParamsError(ValueError):
+class HParamsError(HarnessError, ValueError):
     """An unknown or ill-typed method hyper-parameter."""
 
 

@@ -15,6 +15,8 @@ optimizes. Submodules not named (a frozen backbone) get no optimizer.
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
+from harness.utils import unwrap
+
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module(force=True)
 class MultiOptimWrapperConstructor:
@@ -25,7 +27,7 @@ class MultiOptimWrapperConstructor:
         self.cfgs = dict(optim_wrapper_cfg)
 
     def __call__(self, model) -> OptimWrapperDict:
-        model = getattr(model, "module", model)  # DDP wraps the method
+        model = unwrap(model)  # DDP wraps the method
         wrappers = {}
         for name, cfg in self.cfgs.items():
             module = getattr(model, name, None)

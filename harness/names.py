@@ -3,8 +3,10 @@
 import difflib
 from collections.abc import Iterable
 
+from harness.errors import HarnessError
 
-class UnknownNameError(KeyError):
+
+class UnknownNameError(HarnessError, KeyError):
     """An unknown protocol, method, backbone, dataset or class-list name."""
 
     def __str__(self) -> str:  # KeyError would print the message in quotes

@@ -7,7 +7,6 @@ and formatting do not change it, any setting does.
 """
 
 import difflib
-import hashlib
 import json
 import tomllib
 from pathlib import Path
@@ -16,12 +15,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness import PROJECT_ROOT
+from harness.errors import HarnessError
 from harness.names import check_name
+from harness.utils import stable_hash
 
 PROTOCOL_DIR = PROJECT_ROOT / "protocols"
 
 
-class ProtocolError(ValueError):
+class ProtocolError(HarnessError, ValueError):
     """A protocol file that cannot be used as it is."""
 
 
@@ -139,8 +140,7 @@ class Protocol(_Strict):
         key to the schema does not change the identity of existing protocols.
         """
         content = self.model_dump(mode="json", exclude_defaults=True)
-        blob = json.dumps(content, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return stable_hash(content)
 
 
 def protocol_names(directory: Path = PROTOCOL_DIR) -> list[str]:

@@ -6,14 +6,14 @@ fingerprints, the selection rule and the full confusion matrices from which
 every metric is derived.
 """
 
-import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.errors import HarnessError
+from harness.utils import atomic_write, stable_hash
 
 SCHEMA_VERSION = 1
 
@@ -57,15 +57,14 @@ class RunRecord(_Strict):
     metrics: dict[Literal["target", "source"], DomainMetrics]
 
 
-class RecordError(ValueError):
+class RecordError(HarnessError, ValueError):
     """A result file that is not a valid record (corrupt, truncated, edited)."""
 
 
 def content_id(record: dict) -> str:
     """First 16 hex digits of the sha256 of the record without its id."""
     body = {k: v for k, v in record.items() if k != "run_id"}
-    blob = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return stable_hash(body, 16)
 
 
 def finalize(record: dict) -> RunRecord:
@@ -75,30 +74,10 @@ def finalize(record: dict) -> RunRecord:
     return validated.model_copy(update={"run_id": content_id(validated.model_dump(mode="json"))})
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
-
-    Readers see the old file or the new one, never half of one; a crash leaves
-    at most a stray temporary file, which readers ignore.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; results are for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_record(record: RunRecord, directory: Path) -> Path:
     """``<directory>/<protocol>/<run_id>.json``; distinct runs never share a file."""
     path = Path(directory) / record.protocol["name"] / f"{record.run_id}.json"
-    write_atomic(path, json.dumps(record.model_dump(mode="json"), indent=1, sort_keys=True) + "\n")
+    atomic_write(path, json.dumps(record.model_dump(mode="json"), indent=1, sort_keys=True) + "\n")
     return path
 
 

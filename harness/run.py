@@ -15,6 +15,7 @@ from harness.compile import (
 )
 from harness.provenance import code_version, device_info, package_versions
 from harness.results import RunRecord, finalize, write_record
+from harness.utils import unwrap
 
 
 def _fingerprint(dataset) -> str | None:
@@ -96,7 +97,7 @@ def train_and_record(cfg, spec: RunSpec, results_dir: Path) -> tuple[RunRecord, 
     p = spec.protocol
     cls = method_class(spec.method)
     classes = get_classes(p.classes)
-    net = getattr(model, "module", model).net
+    net = unwrap(model).net
     loaders = {"source_test": val.loaders["source"], "target_test": val.loaders["target"]}
     record = finalize({
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -127,10 +128,10 @@ def train_and_record(cfg, spec: RunSpec, results_dir: Path) -> tuple[RunRecord, 
         meta = {"protocol": p.name, "protocol_hash": p.hash, "method": spec.method,
                 "backbone": spec.backbone, "num_classes": len(classes.names),
                 "run_id": record.run_id}
-        final = save_final(getattr(model, "module", model), Path(cfg.work_dir) / FINAL_NAME, meta)
+        final = save_final(unwrap(model), Path(cfg.work_dir) / FINAL_NAME, meta)
         cache = source_model_path(spec)
         if spec.method == "source_only" and not spec.hparams and final != cache:
             # A plain source-only run is exactly what the cache holds: reuse it.
-            save_final(getattr(model, "module", model), cache, meta)
+            save_final(unwrap(model), cache, meta)
         return record, write_record(record, results_dir)
     return record, None

@@ -31,7 +31,6 @@ from torch.utils.data import DataLoader
 
 from harness.method import IGNORE_INDEX, UDAMethod
 from harness.registry import DATASETS, METHODS
-from harness.results import write_atomic
 from harness.selftrain.thresholds import (
     ConfidenceHistogram,
     SpatialPrior,
@@ -40,6 +39,7 @@ from harness.selftrain.thresholds import (
     portion_schedule,
     select_pseudo_labels,
 )
+from harness.utils import atomic_write
 
 
 class _SelfTraining(UDAMethod):
@@ -129,7 +129,7 @@ class _SelfTraining(UDAMethod):
                                 labels[0].to(torch.uint8).numpy())
             (folder / "DONE").touch()
         if runner.rank == 0:
-            write_atomic(root / "CURRENT", folder.name)
+            atomic_write(root / "CURRENT", folder.name)
 
     @staticmethod
     def _unaugmented(loader_cfg: dict, pipeline: list):

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.errors import HarnessError
 
-class DigitFileError(ValueError):
+
+class DigitFileError(HarnessError, ValueError):
     """A digit data file that is missing or is not in the expected format."""
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.data.digits import DIGIT_FILES
+from harness.errors import HarnessError
 
 
-class FetchError(RuntimeError):
+class FetchError(HarnessError, RuntimeError):
     """A file could not be fetched, or arrived with the wrong checksum."""
 
 

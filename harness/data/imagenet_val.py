@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as F
 
 from harness.data.simcam_splits import build_camera, id_range
+from harness.errors import HarnessError
 from harness.registry import DATASETS
 
 IMAGE_DIR = "ILSVRC2012_img_val"
@@ -39,7 +40,7 @@ NUM_CLASSES = 1000
 RESIZE, CROP = 256, 224
 
 
-class ImageNetLayoutError(ValueError):
+class ImageNetLayoutError(HarnessError, ValueError):
     """The ImageNet validation files are not where or what the loader expects."""
 
 

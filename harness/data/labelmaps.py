@@ -12,8 +12,6 @@ so a changed map can never be mistaken for the old one.
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -22,12 +20,11 @@ import cv2
 import numpy as np
 from torchvision.models import VGG16_Weights
 
-IGNORE_INDEX = 255
+from harness.utils import IGNORE_INDEX, stable_hash
 
 
 def _fingerprint(content: dict) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return stable_hash(content)
 
 
 def _unknown(kind: str, name: str, known) -> ValueError:

@@ -4,8 +4,10 @@ import hashlib
 
 import numpy as np
 
+from harness.errors import HarnessError
 
-class SplitMismatchError(ValueError):
+
+class SplitMismatchError(HarnessError, ValueError):
     """The split drawn here differs from the one the protocol file pins."""
 
 

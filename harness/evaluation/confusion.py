@@ -3,8 +3,10 @@
 import numpy as np
 import torch
 
+from harness.errors import HarnessError
 
-class LabelRangeError(ValueError):
+
+class LabelRangeError(HarnessError, ValueError):
     """Ground-truth or predicted ids outside ``[0, num_classes)`` (and not ignore)."""
 
 

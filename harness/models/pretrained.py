@@ -23,6 +23,8 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from harness.errors import HarnessError
+
 KeyMap = Callable[[str], "str | None"] | Mapping[str, "str | None"] | None
 
 # Checkpoint wrappers whose value is the state dict: mmengine and fyu/drn save
@@ -34,7 +36,7 @@ _COUNTER_SUFFIX = "num_batches_tracked"
 _LISTED = 8  # keys shown per category in an error message
 
 
-class PretrainedLoadError(RuntimeError):
+class PretrainedLoadError(HarnessError, RuntimeError):
     """A weight file cannot be loaded into a model as asked."""
 
 
