@@ -15,15 +15,15 @@ import torch
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
-from harness.compile import compile_config, resolve
+from harness.config import compile_config
+from harness.plan import make_plan
 from harness.registry import MODELS
 
 BATCH, SIZE = 2, 224
 
 
 def _build(method: str):
-    spec = resolve("imagenet_simcam_rotation", method, "vgg16", 0, [])
-    cfg = compile_config(spec, quiet=True)
+    cfg = compile_config(make_plan("imagenet_simcam_rotation", method, "vgg16", 0, [], quiet=True))
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope("harness"):
         model = MODELS.build(dict(cfg.model, source_checkpoint=None))

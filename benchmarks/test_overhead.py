@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
-from harness.compile import compile_config, resolve
+from harness.config import compile_config
+from harness.plan import make_plan
 from harness.registry import MODELS
 
 CUDA = torch.cuda.is_available()
@@ -25,8 +26,7 @@ AMPS = ["none", "bf16"] if CUDA else ["none"]
 
 
 def setup(amp: str):
-    spec = resolve("gta5_cityscapes", "source_only", None, 0, [f"train.amp={amp}"])
-    cfg = compile_config(spec, quiet=True)
+    cfg = compile_config(make_plan("gta5_cityscapes", "source_only", None, 0, [f"train.amp={amp}"], quiet=True))
     with DefaultScope.overwrite_default_scope("harness"):
         model = MODELS.build(dict(cfg.model)).to(DEVICE)
         wrapper = build_optim_wrapper(model, cfg.optim_wrapper)

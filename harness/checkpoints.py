@@ -10,9 +10,8 @@ from pathlib import Path
 import torch
 
 from harness.errors import HarnessError
+from harness.paths import FINAL_NAME
 from harness.utils import atomic_path
-
-FINAL_NAME = "model_final.pth"
 
 
 class CheckpointError(HarnessError, ValueError):
@@ -25,6 +24,12 @@ def save_final(model: torch.nn.Module, path: Path, meta: dict) -> Path:
     return path
 
 
+def load_final_meta(path: Path) -> dict:
+    """The metadata of a final weights file; tensors are memory-mapped, not read."""
+    blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return blob.get("meta", {})
+
+
 def load_final(model: torch.nn.Module, path: Path, prefix: str = "") -> dict:
     """Load strictly into ``model``; every mismatch is named. Returns the file's meta.
 
@@ -33,7 +38,8 @@ def load_final(model: torch.nn.Module, path: Path, prefix: str = "") -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist; pass the {FINAL_NAME} "
+                              "that a run wrote to its work dir")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError or RuntimeError here

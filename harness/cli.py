@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from harness import PROJECT_ROOT
+from harness.errors import HarnessError
 
 DEFAULT_PROTOCOL = "digits_mnist_optdigits"
 RESULTS_DIR = PROJECT_ROOT / "results" / "runs"
@@ -105,43 +106,43 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _spec(args):
-    from harness.compile import resolve
+def _plan(args, **paths):
     from harness.launch import init_cpu_process_group
+    from harness.plan import make_plan
 
     init_cpu_process_group(args.launcher)
-
-    return resolve(args.protocol, args.method, args.backbone, args.seed, args.sets)
+    return make_plan(args.protocol, args.method, args.backbone, args.seed, args.sets,
+                     work_dir=args.work_dir, data_root=args.data_root,
+                     launcher=args.launcher, **paths)
 
 
 def cmd_run(args) -> int:
-    from harness.compile import compile_config
-
-    spec = _spec(args)
+    plan = _plan(args, results_dir=args.results_dir, resume=args.resume,
+                 quiet=args.quiet or args.dump_config)
     if args.dump_config:
-        cfg = compile_config(spec, args.work_dir, args.data_root, args.launcher, args.resume, True)
-        print(cfg.pretty_text)
+        from harness.config import compile_config
+
+        print(compile_config(plan).pretty_text)
         return 0
     from harness.run import execute
     from harness.summary import print_summary
 
-    record, path = execute(spec, args.results_dir, args.work_dir, args.data_root,
-                           args.launcher, args.resume, args.quiet)
+    record, path = execute(plan)
     if path is not None and not args.quiet:
         print_summary(record, path, _console())
     return 0
 
 
 def cmd_eval(args) -> int:
-    from harness.evaluate import evaluate_checkpoint
+    from harness.checkpoint_eval import evaluate_checkpoint
     from harness.summary import print_metrics
 
-    spec = _spec(args)
-    reports = evaluate_checkpoint(spec, args.checkpoint, args.data_root, args.launcher)
+    plan = _plan(args)
+    reports = evaluate_checkpoint(plan, args.checkpoint)
     from mmengine.dist import get_rank
 
     if get_rank() == 0:
-        print_metrics(spec.protocol, reports, _console())
+        print_metrics(plan.protocol, reports, _console())
         if args.out:
             import json
 
@@ -157,12 +158,13 @@ def cmd_data(args) -> int:
 
         print(write_fixtures(args.dataset, args.out))
         return 0
-    from harness.compile import default_data_root, split_overrides
+    from harness import paths
+    from harness.plan import split_overrides
 
     if args.data_verb == "fetch":
         from harness.data.fetch import fetch_protocol
 
-        for path in fetch_protocol(args.protocol, default_data_root(args.data_root)):
+        for path in fetch_protocol(args.protocol, paths.data_root(args.data_root)):
             print(path)
         return 0
     from harness.data.check_protocol import check_protocol_data
@@ -200,21 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         _console(stderr=True).print("[red]interrupted[/]: no result record was written; "
                                     "continue with --resume")
         return 130
-    except Exception as exc:  # one clear line for known input errors, full trace otherwise
-        if os.environ.get("HARNESS_DEBUG") or not _is_user_error(exc):
+    except HarnessError as exc:  # input the user can fix: one clear line, no traceback
+        if os.environ.get("HARNESS_DEBUG"):
             raise
         _console(stderr=True).print(f"error: {exc}", style="bold red", markup=False)
         return 2
-
-
-def _is_user_error(exc: Exception) -> bool:
-    from harness.data.fetch import FetchError
-    from harness.names import UnknownNameError
-    from harness.protocol import ProtocolError
-
-    user = (UnknownNameError, ProtocolError, FileNotFoundError, ValueError, FloatingPointError,
-            FetchError)
-    return isinstance(exc, user)
 
 
 if __name__ == "__main__":

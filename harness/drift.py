@@ -52,7 +52,7 @@ def compare(baseline: Baseline, record) -> list[dict]:
 def run_drift(directory: Path, console) -> int:
     from rich.table import Table
 
-    from harness.compile import resolve
+    from harness.plan import make_plan
     from harness.run import execute
 
     files = sorted(Path(directory).glob("*.toml"))
@@ -65,10 +65,11 @@ def run_drift(directory: Path, console) -> int:
     drifted = 0
     for path in files:
         base = load_baseline(path)
-        spec = resolve(base.protocol, base.method, base.backbone, base.seed, base.overrides)
         with tempfile.TemporaryDirectory() as tmp:
-            record, _ = execute(spec, Path(tmp) / "records", work_dir=Path(tmp) / "work",
-                                quiet=True)
+            plan = make_plan(base.protocol, base.method, base.backbone, base.seed,
+                             base.overrides, work_dir=Path(tmp) / "work",
+                             results_dir=Path(tmp) / "records", quiet=True)
+            record, _ = execute(plan)
         for row in compare(base, record):
             drifted += not row["ok"]
             actual = "-" if row["actual"] is None else f"{row['actual']:.2f}"

@@ -8,3 +8,11 @@ traceback. Concrete errors also derive from the builtin they refine
 
 class HarnessError(Exception):
     """Bad input the user can fix: the message names the file, the value and the fix."""
+
+
+class DataError(HarnessError, ValueError):
+    """A dataset file or folder that is missing, unreadable or not as distributed."""
+
+
+class DataMissingError(DataError, FileNotFoundError):
+    """A file the protocol's data should contain does not exist."""

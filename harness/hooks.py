@@ -1,12 +1,14 @@
-"""Hooks: RNG state in checkpoints (exact resume) and rich progress bars."""
+"""Hooks: RNG state in checkpoints (exact resume), rich progress bars, method rounds."""
 
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 from mmengine.hooks import Hook
 
 from harness.registry import HOOKS
+from harness.rounds import Artifacts, RoundContext
 from harness.utils import unwrap
 
 
@@ -97,26 +99,33 @@ class RichProgressHook(Hook):
 
 @HOOKS.register_module()
 class RoundsHook(Hook):
-    """Calls ``model.on_round_start(runner, round)`` at the start of each round.
+    """Calls ``model.on_round_start(ctx)`` at the start of each of ``rounds`` rounds.
 
-    A round is ``max_iters / model.hp.rounds`` iterations. The call also happens
-    before training starts, so a run resumed mid-round gets its round's state
-    back (the method reloads what it wrote instead of recomputing it).
+    A round is ``max_iters / rounds`` iterations. The call also happens before
+    training starts, so a run resumed mid-round gets its round's state back (the
+    method reloads what its artifact store holds instead of recomputing it).
     """
 
     priority = "HIGH"
 
-    @staticmethod
-    def _model(runner):
-        return unwrap(runner.model)
+    def __init__(self, rounds: int, artifacts: str, datasets: dict[str, dict]):
+        self.rounds = rounds
+        self.artifacts = artifacts
+        self.datasets = datasets
+        self.built: dict = {}  # each split is built once, on first use, for all rounds
+
+    def _start_round(self, runner, round_idx: int) -> None:
+        ctx = RoundContext(round_idx, Artifacts(Path(self.artifacts), runner.rank),
+                           self.datasets, self.built)
+        unwrap(runner.model).on_round_start(ctx)
 
     def _round_length(self, runner) -> int:
-        return max(1, runner.max_iters // self._model(runner).hp.rounds)
+        return max(1, runner.max_iters // self.rounds)
 
     def before_train(self, runner) -> None:
-        self._model(runner).on_round_start(runner, runner.iter // self._round_length(runner))
+        self._start_round(runner, runner.iter // self._round_length(runner))
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         length = self._round_length(runner)
         if runner.iter > 0 and runner.iter % length == 0:
-            self._model(runner).on_round_start(runner, runner.iter // length)
+            self._start_round(runner, runner.iter // length)

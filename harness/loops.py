@@ -7,6 +7,7 @@ from mmengine.runner import BaseLoop, IterBasedTrainLoop
 from mmengine.runner.amp import autocast
 from mmengine.runner.loops import _InfiniteDataloaderIterator
 
+from harness.errors import DataError
 from harness.registry import LOOPS
 
 
@@ -108,7 +109,7 @@ class DomainsValLoop(BaseLoop):
         height, width = batch["label"].shape[-2:]
         if (width, height) != self.target_label_size:
             path = batch.get("meta", {}).get("label_path", ["?"])[0]
-            raise ValueError(
+            raise DataError(
                 f"{path}: target label is {width}x{height} but the protocol evaluates at "
                 f"{self.target_label_size[0]}x{self.target_label_size[1]}; evaluate on the "
                 "labels at their full resolution (logits are upsampled to them), or fix eval.size"

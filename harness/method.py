@@ -20,6 +20,7 @@ from mmengine.model import BaseModel
 
 from harness.errors import HarnessError
 from harness.registry import MODELS
+from harness.rounds import RoundContext
 from harness.utils import IGNORE_INDEX
 
 
@@ -67,6 +68,26 @@ class UDAMethod(BaseModel):
     uses_target_labels: ClassVar[bool] = False
     #: Start from the cached source-only checkpoint of the same protocol/backbone/seed.
     needs_source_model: ClassVar[bool] = False
+    #: Adapts without source data (only the source model's weights): the harness then
+    #: builds no source training dataset. Implies ``needs_source_model``.
+    source_free: ClassVar[bool] = False
+    #: Segmentation pseudo-labels are label maps the harness reads at the front of the
+    #: target's training pipeline (so crops and flips apply to them), from the round
+    #: folder the method names with ``ctx.artifacts.set_current``.
+    pseudo_label_maps: ClassVar[bool] = False
+    #: Several optimizers (adversarial methods): ``optim_wrapper_cfg`` returns a
+    #: ``MultiOptimWrapperConstructor`` config and the method overrides ``train_step``.
+    multi_optimizer: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # The declarations are the contract the harness compiles from: check them once here.
+        if (cls.train_step is not UDAMethod.train_step) != cls.multi_optimizer:
+            raise TypeError(f"{cls.__name__}: override train_step exactly when it declares "
+                            "multi_optimizer = True")
+        if cls.source_free and ("source" in cls.train_domains or not cls.needs_source_model):
+            raise TypeError(f"{cls.__name__}: a source_free method trains on the target only "
+                            "and declares needs_source_model = True")
 
     def __init__(
         self,
@@ -97,6 +118,20 @@ class UDAMethod(BaseModel):
         override ``train_step``; everyone else trains with the protocol's optimizer.
         """
         return base
+
+    @classmethod
+    def rounds(cls, hparams) -> int:
+        """How many rounds the run is cut into (0: no rounds, ``on_round_start`` never called).
+
+        Rounds split the protocol's iterations evenly; round-based methods
+        (self-training, multi-phase generative methods) return their HParams' count.
+        """
+        return 0
+
+    def on_round_start(self, ctx: "RoundContext") -> None:
+        """Called at the start of round ``ctx.round``, and once before training starts so
+        that a run resumed mid-round gets its round's state back (reload what
+        ``ctx.artifacts`` holds instead of recomputing it)."""
 
     # -- what methods use -------------------------------------------------------
     def normalize(self, x: torch.Tensor) -> torch.Tensor:

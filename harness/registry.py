@@ -1,6 +1,6 @@
 """mmengine registries of the harness, children of mmseg's (and so mmengine's).
 
-Configs compiled by :mod:`harness.compile` use ``default_scope = "harness"``:
+Configs compiled by :mod:`harness.config` use ``default_scope = "harness"``:
 mmengine then resolves an unscoped ``type`` here first, then in mmseg, then in
 mmengine. Every mmseg registry gets a ``harness`` child (as mmseg does for
 mmengine's), so mmengine finds the scope in each registry tree it searches.

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from harness.method import UDAMethod
+from harness.method import HParamsError, UDAMethod
 from harness.registry import METHODS
 
 
 def identity_adapter(channels: int, layers: int) -> nn.Sequential:
     """``layers`` x (1x1 conv, ReLU), each conv the identity: F(x) = x for x >= 0 (§2)."""
     if layers < 1:
-        raise ValueError(f"adapternet: layers = {layers}; the adapter needs at least one layer "
+        raise HParamsError(f"adapternet: layers = {layers}; the adapter needs at least one layer "
                          "(the paper uses 5, §5.1)")
     blocks = []
     for _ in range(layers):

@@ -45,6 +45,7 @@ def _input_channels(net: nn.Module) -> int:
 @METHODS.register_module(name="calibrator")
 class Calibrator(UDAMethod):
     needs_source_model = True
+    multi_optimizer = True
 
     @dataclasses.dataclass(frozen=True)
     class HParams:

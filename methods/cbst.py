@@ -12,25 +12,24 @@ source labels before selecting. p grows each round. Thresholds come from
 streaming per-class histograms (harness/selftrain/thresholds.py), exact to the
 bin width, so memory does not grow with the number of target pixels.
 
-Pseudo-labels are written atomically per round to the run's work dir
-(``pseudo_labels/round_<k>``) and reloaded on resume, so an interrupted run
+Pseudo-labels are kept per round in the run's artifact store (written
+atomically by the harness) and reloaded on resume, so an interrupted run
 never recomputes a finished round. On segmentation they are label maps at each
 target image's full resolution, read at the front of the training pipeline
 (harness/transforms/pseudo_label.py) so the random crops apply to them too;
 predictions for them use the protocol's test-time input size.
 """
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from harness.method import IGNORE_INDEX, UDAMethod
-from harness.registry import DATASETS, METHODS
+from harness.method import HParamsError, UDAMethod
+from harness.registry import METHODS
+from harness.rounds import RoundContext
 from harness.selftrain.thresholds import (
     ConfidenceHistogram,
     SpatialPrior,
@@ -39,7 +38,7 @@ from harness.selftrain.thresholds import (
     portion_schedule,
     select_pseudo_labels,
 )
-from harness.utils import atomic_write
+from harness.utils import IGNORE_INDEX
 
 
 class _SelfTraining(UDAMethod):
@@ -62,25 +61,26 @@ class _SelfTraining(UDAMethod):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.hp.rounds < 1:
-            raise ValueError(f"rounds must be >= 1, not {self.hp.rounds}")
+            raise HParamsError(f"{type(self).__name__}: rounds must be >= 1, not "
+                               f"{self.hp.rounds}; set method.rounds=N with N >= 1")
         self.pseudo_labels: torch.Tensor | None = None
         self.round_info: list[dict] = []
 
+    @classmethod
+    def rounds(cls, hparams) -> int:
+        return hparams.rounds
+
     # -- rounds ------------------------------------------------------------------
-    def on_round_start(self, runner, round_idx: int) -> None:
+    def on_round_start(self, ctx: RoundContext) -> None:
         if self.net.output_stride is not None:  # a dense (segmentation) model
-            self._segmentation_round(runner, round_idx)
+            self._segmentation_round(ctx)
             return
-        path = Path(runner.work_dir) / "pseudo_labels" / f"round_{round_idx}.pt"
-        if path.is_file():  # written before an interruption: reuse, never recompute
-            saved = torch.load(path, weights_only=True)
+        name = f"round_{ctx.round}.pt"
+        if ctx.artifacts.exists(name):  # written before an interruption: reuse, never recompute
+            saved = ctx.artifacts.load(name)
         else:
-            saved = self._select(runner.train_loop.loaders["target"].dataset, round_idx)
-            if runner.rank == 0:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                torch.save(saved, tmp)
-                tmp.replace(path)
+            saved = self._select(ctx.dataset("target"), ctx.round)
+            ctx.artifacts.save(name, saved)
         self.pseudo_labels = saved["labels"]
 
     @torch.no_grad()
@@ -108,38 +108,23 @@ class _SelfTraining(UDAMethod):
             hist, portion)
 
     # -- segmentation rounds -----------------------------------------------------
-    def _segmentation_round(self, runner, round_idx: int) -> None:
-        root = Path(runner.work_dir) / "pseudo_labels"
-        folder = root / f"round_{round_idx}"
-        if not (folder / "DONE").is_file():  # else: finished before an interruption
-            dataset = self._unaugmented(runner.cfg.train_cfg.extra_dataloaders["target"],
-                                        runner.cfg.val_dataloader.dataset.get("pipeline", []))
-            prior = self._prior(runner, root) if self.spatial_prior else None
+    def _segmentation_round(self, ctx: RoundContext) -> None:
+        folder = f"round_{ctx.round}"
+        if not ctx.artifacts.is_done(folder):  # else: finished before an interruption
+            dataset = ctx.dataset("target")
+            prior = self._prior(ctx) if self.spatial_prior else None
             # With the prior (mean 1 over the image) a score can exceed 1 up to its peak.
             hist = ConfidenceHistogram(self.num_classes, bins=self.hp.bins,
                                        value_range=1.0 if prior is None else prior.max())
             for _, probs in self._dense_probs(dataset):
                 hist.update(probs, self._fit(prior, probs))
-            thresholds = self._thresholds(hist, round_idx)
-            folder.mkdir(parents=True, exist_ok=True)
+            thresholds = self._thresholds(hist, ctx.round)
             for path, probs in self._dense_probs(dataset):
                 labels = select_pseudo_labels(probs, thresholds, self._fit(prior, probs))
-                if runner.rank == 0:
-                    cv2.imwrite(str(folder / f"{Path(path).stem}.png"),
-                                labels[0].to(torch.uint8).numpy())
-            (folder / "DONE").touch()
-        if runner.rank == 0:
-            atomic_write(root / "CURRENT", folder.name)
-
-    @staticmethod
-    def _unaugmented(loader_cfg: dict, pipeline: list):
-        """The target training split as the test split is read: no crops, no flips."""
-        cfg = copy.deepcopy(loader_cfg["dataset"])
-        inner = cfg["dataset"] if cfg["type"] == "WithoutLabels" else cfg
-        inner["pipeline"] = list(pipeline)
-        if cfg["type"] == "WithoutLabels":
-            cfg["pseudo_labels"] = False
-        return DATASETS.build(cfg)
+                ctx.artifacts.save_label_map(f"{folder}/{Path(path).stem}.png",
+                                             labels[0].to(torch.uint8).numpy())
+            ctx.artifacts.mark_done(folder)
+        ctx.artifacts.set_current(folder)
 
     @torch.no_grad()
     def _dense_probs(self, dataset):
@@ -155,23 +140,18 @@ class _SelfTraining(UDAMethod):
             yield item["meta"]["img_path"], logits.softmax(1).cpu()
         self.train(was_training)
 
-    def _prior(self, runner, root: Path) -> torch.Tensor:
+    def _prior(self, ctx: RoundContext) -> torch.Tensor:
         """CBST-SP's class frequency maps from the source labels, counted once per run."""
-        path = root / "spatial_prior.pt"
-        if path.is_file():
-            return torch.load(path, weights_only=True)
-        source = self._unaugmented(runner.cfg.train_dataloader, [])
+        name = "spatial_prior.pt"
+        if ctx.artifacts.exists(name):
+            return ctx.artifacts.load(name)
         prior = SpatialPrior(self.num_classes, self.hp.prior_size)
-        for item in source:
+        for item in ctx.dataset("source"):
             prior.update(item["label"][None])
         prior.all_reduce()
         grid = prior.prior()
         scaled = grid * (grid.shape[1] * grid.shape[2])  # mean 1 per class map
-        if runner.rank == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(scaled, tmp)
-            tmp.replace(path)
+        ctx.artifacts.save(name, scaled)
         return scaled
 
     @staticmethod

@@ -28,8 +28,9 @@ import torch.nn.functional as F
 from harness.losses.association import cycle_association_loss, spatial_aggregate
 from harness.losses.label_smoothing import adaptive_label_smoothing
 from harness.losses.lovasz import lovasz_softmax
-from harness.method import IGNORE_INDEX, UDAMethod
+from harness.method import UDAMethod
 from harness.registry import METHODS
+from harness.utils import IGNORE_INDEX
 
 
 @METHODS.register_module(name="plca")

@@ -57,11 +57,11 @@ def _build_method(protocol: str, method: str, backbone: str | None = None, sets=
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 
-    from harness.compile import compile_config, resolve
+    from harness.config import compile_config
+    from harness.plan import make_plan
     from harness.registry import MODELS
 
-    spec = resolve(protocol, method, backbone, 0, list(sets))
-    cfg = compile_config(spec, quiet=True)
+    cfg = compile_config(make_plan(protocol, method, backbone, 0, list(sets), quiet=True))
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope("harness"):
         model = MODELS.build(dict(cfg.model, source_checkpoint=None))

@@ -26,7 +26,7 @@ def test_fast_verbs_do_not_import_torch_or_mmseg(argv):
 
 
 def test_catalog_agrees_with_live_registries():
-    from harness.compile import backbone_names
+    from harness.plan import backbone_names
     from harness.registry import METHODS
 
     METHODS.import_from_location()

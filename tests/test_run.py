@@ -7,11 +7,11 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 
+from harness.checkpoint_eval import evaluate_checkpoint
 from harness.checkpoints import FINAL_NAME, CheckpointError
-from harness.compile import compile_config, resolve
-from harness.evaluate import evaluate_checkpoint
 from harness.evaluation.metrics import derive
 from harness.method import NonFiniteLossError
+from harness.plan import make_plan
 from harness.protocol import load_protocol
 from harness.registry import HOOKS
 from harness.results import load_record, load_records
@@ -45,11 +45,9 @@ class PoisonWeightsAt(Hook):
 
 
 def run(tmp_path: Path, sets, method="source_only", name="a", extra_hook=None, resume=False):
-    spec = resolve("digits_mnist_optdigits", method, None, 0, sets)
-    cfg = compile_config(spec, work_dir=tmp_path / name, resume=resume, quiet=True)
-    if extra_hook:
-        cfg.custom_hooks.append(extra_hook)
-    return train_and_record(cfg, spec, tmp_path / "records")
+    plan = make_plan("digits_mnist_optdigits", method, None, 0, sets, work_dir=tmp_path / name,
+                     results_dir=tmp_path / "records", resume=resume, quiet=True)
+    return train_and_record(plan, (extra_hook,) if extra_hook else ())
 
 
 def test_record_is_complete_and_consistent(tmp_path, tiny_sets):
@@ -105,7 +103,7 @@ def test_oracle_trains_on_target_labels_and_is_flagged(tmp_path, tiny_sets):
 
 def test_eval_reproduces_the_record_and_rejects_a_foreign_checkpoint(tmp_path, tiny_sets):
     record, _ = run(tmp_path, tiny_sets)
-    spec = resolve("digits_mnist_optdigits", None, None, 0, tiny_sets)
+    spec = make_plan("digits_mnist_optdigits", None, None, 0, tiny_sets)
     reports = evaluate_checkpoint(spec, tmp_path / "a" / FINAL_NAME)
     assert reports["target"]["confusion"] == record.metrics["target"].confusion
     foreign = tmp_path / "foreign.pth"
@@ -119,6 +117,7 @@ def test_eval_reproduces_the_record_and_rejects_a_foreign_checkpoint(tmp_path, t
 
 
 def test_execute_writes_under_the_protocol_folder(tmp_path, tiny_sets):
-    spec = resolve("digits_mnist_optdigits", None, None, 1, tiny_sets)
-    record, path = execute(spec, tmp_path / "out", work_dir=tmp_path / "w", quiet=True)
+    plan = make_plan("digits_mnist_optdigits", None, None, 1, tiny_sets, work_dir=tmp_path / "w",
+                     results_dir=tmp_path / "out", quiet=True)
+    record, path = execute(plan)
     assert path == tmp_path / "out" / "digits_mnist_optdigits" / f"{record.run_id}.json"

@@ -10,12 +10,13 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
+from harness.checkpoint_eval import evaluate_checkpoint
 from harness.checkpoints import save_final
 from harness.cli import main
-from harness.compile import compile_config, resolve
+from harness.config import compile_config
 from harness.data.fixtures import fixture_datasets, write_fixtures
 from harness.data.labelmaps import get_classes
-from harness.evaluate import evaluate_checkpoint
+from harness.plan import make_plan
 from harness.protocol import load_protocol, protocol_names
 from harness.registry import MODELS
 from harness.results import load_record
@@ -51,12 +52,12 @@ def test_data_check_passes_on_fixtures_and_fails_on_missing_data(protocol, data_
 
 @pytest.mark.parametrize("protocol", SEG)
 def test_eval_of_a_random_model_reports_declared_subsets(protocol, data_root, tmp_path):
-    spec = resolve(protocol, None, None, 0, SMALL)
-    cfg = compile_config(spec, data_root=data_root, quiet=True)
+    spec = make_plan(protocol, None, None, 0, SMALL, data_root=data_root, quiet=True)
+    cfg = compile_config(spec)
     with DefaultScope.overwrite_default_scope("harness"):
         model = MODELS.build(dict(cfg.model))
     weights = save_final(model, tmp_path / "random.pth", {"method": "source_only"})
-    reports = evaluate_checkpoint(spec, weights, data_root)
+    reports = evaluate_checkpoint(spec, weights)
     names = get_classes("cityscapes19").names
     for domain in ("target", "source"):
         m = reports[domain]
@@ -75,13 +76,13 @@ def test_eval_of_a_random_model_reports_declared_subsets(protocol, data_root, tm
 
 def test_eval_refuses_labels_at_the_wrong_resolution(data_root, tmp_path):
     sets = [s for s in SMALL if not s.startswith("eval.size")]  # protocol says 2048x1024
-    spec = resolve("gta5_cityscapes", None, None, 0, sets)
-    cfg = compile_config(spec, data_root=data_root, quiet=True)
+    spec = make_plan("gta5_cityscapes", None, None, 0, sets, data_root=data_root, quiet=True)
+    cfg = compile_config(spec)
     with DefaultScope.overwrite_default_scope("harness"):
         model = MODELS.build(dict(cfg.model))
     weights = save_final(model, tmp_path / "random.pth", {})
     with pytest.raises(ValueError, match="evaluates at 2048x1024"):
-        evaluate_checkpoint(spec, weights, data_root)
+        evaluate_checkpoint(spec, weights)
 
 
 @pytest.mark.parametrize("protocol, method, backbone", [
@@ -158,13 +159,11 @@ def test_segmentation_resume_equals_uninterrupted(data_root, tmp_path):
 
     sets = [s for s in SMALL if not s.startswith(("train.iters", "train.checkpoint"))]
     sets += ["train.iters=4", "train.checkpoint_interval=2"]
-    spec = resolve("cityscapes_nthu_rome", "source_only", "drn_c26", 0, sets)
-
     def run(name, hook=None, resume=False):
-        cfg = compile_config(spec, tmp_path / name, data_root, resume=resume, quiet=True)
-        if hook:
-            cfg.custom_hooks.append(hook)
-        return train_and_record(cfg, spec, tmp_path / "records")[0]
+        plan = make_plan("cityscapes_nthu_rome", "source_only", "drn_c26", 0, sets,
+                         work_dir=tmp_path / name, data_root=data_root,
+                         results_dir=tmp_path / "records", resume=resume, quiet=True)
+        return train_and_record(plan, (hook,) if hook else ())[0]
 
     full = run("full")
     with pytest.raises(KeyboardInterrupt):

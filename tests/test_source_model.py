@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from harness.checkpoints import load_final
-from harness.compile import resolve, source_model_path
 from harness.models.lenet import LeNet
+from harness.plan import make_plan
 from harness.run import ensure_source_model
 
 
@@ -15,10 +15,10 @@ def test_pretrained_source_model_is_the_given_weights_untrained(tmp_path, monkey
     weights = tmp_path / "lenet_rgb.pth"
     reference = LeNet(num_classes=10, in_channels=3)
     torch.save(reference.state_dict(), weights)
-    spec = resolve("mnistm_simcam_rotation", "adapternet", None, 0,
-                   ["source_model=pretrained", f"model.init={weights}"])
-    path = ensure_source_model(spec, None, "none", True)
-    assert path == source_model_path(spec) and path.is_file()
+    plan = make_plan("mnistm_simcam_rotation", "adapternet", None, 0,
+                     ["source_model=pretrained", f"model.init={weights}"])
+    path = ensure_source_model(plan)
+    assert path == plan.source_cache and path.is_file()
     holder = torch.nn.Module()
     holder.net = LeNet(num_classes=10, in_channels=3)
     load_final(holder, path, prefix="net.")
@@ -28,6 +28,6 @@ def test_pretrained_source_model_is_the_given_weights_untrained(tmp_path, monkey
 
 def test_pretrained_source_model_needs_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
-    spec = resolve("mnistm_simcam_rotation", "adapternet", None, 0, ["source_model=pretrained"])
+    plan = make_plan("mnistm_simcam_rotation", "adapternet", None, 0, ["source_model=pretrained"])
     with pytest.raises(ValueError, match="model.init=PATH"):
-        ensure_source_model(spec, None, "none", True)
+        ensure_source_model(plan)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from harness import paths
 from harness.protocol import load_protocol
 
 
@@ -13,12 +14,11 @@ def protocol_problems(protocol_name: str, data_root: Path | None, sets: dict | N
     Counts are checked against the official sizes of the splits the protocol
     uses, or against ``options.subset`` where the protocol declares one.
     """
-    from harness.compile import default_data_root
     from harness.data.check import check_dataset
     from harness.data.segmentation import seg_datasets
 
     p = load_protocol(protocol_name, sets or {})
-    root = default_data_root(data_root)
+    root = paths.data_root(data_root)
     found = []
     for domain_name in ("source", "target"):
         domain = getattr(p, domain_name)

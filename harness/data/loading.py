@@ -19,6 +19,7 @@ from mmcv.transforms import BaseTransform
 from PIL import Image
 
 from harness.data.labelmaps import LabelMap, get_labelmap
+from harness.errors import DataError, DataMissingError
 from harness.registry import TRANSFORMS
 
 # Pillow modes that hold one 8-bit value per pixel ('P': the value is the palette index).
@@ -32,9 +33,9 @@ def read_rgb(path: str) -> np.ndarray:
             # np.array, not asarray: Pillow's buffer is read-only and transforms may write.
             return np.array(img.convert("RGB"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: image file does not exist") from None
+        raise DataMissingError(f"{path}: image file does not exist") from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(
+        raise DataError(
             f"{path}: cannot decode image ({err}); the file is corrupt or truncated: "
             "extract it again from the dataset archive"
         ) from None
@@ -53,14 +54,14 @@ def _read_8bit(path: str, labelmap: LabelMap) -> np.ndarray:
             mode = img.mode
             ids = np.asarray(img) if mode in _SINGLE_8BIT_MODES else None
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: label file does not exist") from None
+        raise DataMissingError(f"{path}: label file does not exist") from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(
+        raise DataError(
             f"{path}: cannot decode label PNG ({err}); the file is corrupt or truncated: "
             "extract it again from the dataset archive"
         ) from None
     if ids is None:
-        raise ValueError(
+        raise DataError(
             f"{path}: label image has Pillow mode {mode!r}, but {labelmap.name} labels are "
             "8-bit single-channel (mode L or P) id maps; a colour rendering or a 16-bit file "
             "is not a label map: point the loader at the distributed label files"
@@ -72,19 +73,19 @@ def _read_16bit_channel(path: str, labelmap: LabelMap) -> np.ndarray:
     arr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if arr is None:
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: label file does not exist")
-        raise ValueError(
+            raise DataMissingError(f"{path}: label file does not exist")
+        raise DataError(
             f"{path}: OpenCV cannot decode this label PNG; the file is corrupt or truncated: "
             "extract it again from the dataset archive"
         )
     if arr.dtype != np.uint16:
-        raise ValueError(
+        raise DataError(
             f"{path}: label PNG is {arr.dtype.itemsize * 8}-bit, but {labelmap.name} labels are "
             "16-bit per channel; this is a converted or wrong file: use the distributed "
             "16-bit label PNGs"
         )
     if arr.ndim != 3 or arr.shape[2] <= labelmap.channel:
-        raise ValueError(
+        raise DataError(
             f"{path}: label PNG has shape {arr.shape}, but {labelmap.name} labels have "
             f"at least {labelmap.channel + 1} channels (class id in BGR channel "
             f"{labelmap.channel}); use the distributed label PNGs"
@@ -121,7 +122,7 @@ class LoadSegLabel(BaseTransform):
 
     def __init__(self, labelmap: str, size_mismatch: str = "error"):
         if size_mismatch not in ("error", "resize_label"):
-            raise ValueError(
+            raise DataError(
                 f"size_mismatch must be 'error' or 'resize_label', not {size_mismatch!r}"
             )
         self.labelmap = labelmap
@@ -133,7 +134,7 @@ class LoadSegLabel(BaseTransform):
         height, width = results["img"].shape[:2]
         if label.shape != (height, width):
             if self.size_mismatch == "error":
-                raise ValueError(
+                raise DataError(
                     f"{path}: label is {label.shape[1]}x{label.shape[0]} but its image "
                     f"{results['img_path']} is {width}x{height} (WxH); replace the pair with "
                     "a matching one from the dataset archive"

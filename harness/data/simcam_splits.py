@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
+from harness.errors import DataError
 from harness.names import check_name
 from harness.transforms.simcam import SIMULATED_CAMERAS
 
@@ -27,7 +28,7 @@ def id_range(ranges: Mapping[str, Sequence[int]], split: str, where: str) -> ran
     for name, bounds in ranges.items():
         if (len(bounds) != 2 or not all(isinstance(b, int) for b in bounds)
                 or not 0 <= bounds[0] <= bounds[1]):
-            raise ValueError(
+            raise DataError(
                 f"{where}: id range {name} = {list(bounds)} must be [first, last] with "
                 "0 <= first <= last (both inclusive), e.g. [45001, 50000]"
             )
@@ -35,7 +36,7 @@ def id_range(ranges: Mapping[str, Sequence[int]], split: str, where: str) -> ran
     names = sorted(spans, key=lambda n: spans[n].start)
     for left, right in zip(names, names[1:]):
         if spans[left].stop > spans[right].start:
-            raise ValueError(
+            raise DataError(
                 f"{where}: id ranges {left} {list(ranges[left])} and {right} "
                 f"{list(ranges[right])} overlap; the splits must be disjoint"
             )

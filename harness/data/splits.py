@@ -21,7 +21,7 @@ def stratified_split(labels: np.ndarray, seed: int, test_per_class: int) -> dict
     for cls in np.unique(labels):
         members = np.flatnonzero(labels == cls)
         if len(members) <= test_per_class:
-            raise ValueError(
+            raise SplitMismatchError(
                 f"class {cls} has {len(members)} items, not more than test_per_class="
                 f"{test_per_class}; lower test_per_class in the protocol"
             )

@@ -87,7 +87,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict of tensors from ``path`` (unwrapping common checkpoint wrappers)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise PretrainedLoadError(
             f"pretrained weight file {path} does not exist; pass the path of a local .pth file"
         )
     try:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from harness.errors import DataError
 from harness.registry import TRANSFORMS
 
 IGNORE = 255
@@ -36,7 +37,7 @@ class LoadPseudoLabel(BaseTransform):
             path = folder / f"{Path(results['img_path']).stem}.png"
             label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
             if label is None or label.shape != (height, width):
-                raise ValueError(
+                raise DataError(
                     f"{path}: missing or not a {width}x{height} pseudo-label map; delete "
                     f"{folder} to have the round recomputed"
                 )

@@ -5,9 +5,9 @@ import torch
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
-from harness.compile import resolve
 from harness.method import HParamsError
 from harness.models.calibrator_nets import PerturbationGenerator, PixelDiscriminator
+from harness.plan import make_plan
 from harness.registry import MODELS
 from methods.calibrator import Calibrator
 
@@ -110,4 +110,4 @@ def test_epsilon_must_be_positive(epsilon):
     with pytest.raises(HParamsError, match="epsilon .* must be > 0"):
         Calibrator.HParams(epsilon=epsilon)
     with pytest.raises(HParamsError, match="epsilon"):
-        resolve("digits_mnist_optdigits", "calibrator", "lenet", 0, [f"method.epsilon={epsilon}"])
+        make_plan("digits_mnist_optdigits", "calibrator", "lenet", 0, [f"method.epsilon={epsilon}"])

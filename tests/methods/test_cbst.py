@@ -1,14 +1,14 @@
 """ST / CBST: selection per the papers' rules, rounds, and resume mid-round."""
 
-from types import SimpleNamespace
 
 import pytest
 import torch
 from mmengine.hooks import Hook
 
-from harness.compile import compile_config, resolve
+from harness.plan import make_plan
 from harness.registry import HOOKS
 from harness.results import load_record
+from harness.rounds import Artifacts, RoundContext
 from harness.run import train_and_record
 from harness.selftrain.thresholds import classwise_thresholds_sorted, global_threshold_sorted
 
@@ -37,9 +37,8 @@ def test_selection_matches_the_sort_based_rule(method, tmp_path, monkeypatch, bu
     logits[:1500, 0] += 4.0
     probs = logits.softmax(1)
     monkeypatch.setattr(model, "predict", lambda x: x.log())  # softmax(log p) == p
-    runner = SimpleNamespace(work_dir=str(tmp_path), rank=0, train_loop=SimpleNamespace(
-        loaders={"target": SimpleNamespace(dataset=FixedProbs(probs))}))
-    model.on_round_start(runner, 0)
+    model.on_round_start(RoundContext(0, Artifacts(tmp_path / "artifacts"), {},
+                                      built={"target": FixedProbs(probs)}))
     labels = model.pseudo_labels
     conf, pred = probs.max(1)
     if method == "st":
@@ -55,21 +54,21 @@ def test_selection_matches_the_sort_based_rule(method, tmp_path, monkeypatch, bu
         expected = None
     if expected is not None:
         assert (labels == expected).float().mean() > 0.999
-    assert (tmp_path / "pseudo_labels" / "round_0.pt").is_file()
+    assert (tmp_path / "artifacts" / "round_0.pt").is_file()
 
 
 def test_a_finished_round_is_reloaded_not_recomputed(tmp_path, monkeypatch, build_method):
     model, _ = build_method("digits_mnist_optdigits", "cbst", sets=SETS)
     saved = {"labels": torch.tensor([3, 255, 1]), "thresholds": torch.ones(10),
              "portion": torch.tensor(0.2)}
-    (tmp_path / "pseudo_labels").mkdir()
-    torch.save(saved, tmp_path / "pseudo_labels" / "round_1.pt")
+    (tmp_path / "artifacts").mkdir()
+    torch.save(saved, tmp_path / "artifacts" / "round_1.pt")
 
     def fail(*a, **k):
         raise AssertionError("recomputed a finished round")
 
     monkeypatch.setattr(model, "_select", fail)
-    model.on_round_start(SimpleNamespace(work_dir=str(tmp_path), rank=0), 1)
+    model.on_round_start(RoundContext(1, Artifacts(tmp_path / "artifacts"), {}))
     assert model.pseudo_labels.tolist() == [3, 255, 1]
 
 
@@ -84,26 +83,23 @@ class StopAfter(Hook):
 
 
 def run(tmp_path, name, hook=None, resume=False):
-    spec = resolve("digits_mnist_optdigits", "cbst", None, 0, SETS)
-    cfg = compile_config(spec, work_dir=tmp_path / name, resume=resume, quiet=True)
-    if hook:
-        cfg.custom_hooks.append(hook)
-    return train_and_record(cfg, spec, tmp_path / "records")
+    plan = make_plan("digits_mnist_optdigits", "cbst", None, 0, SETS, work_dir=tmp_path / name,
+                     results_dir=tmp_path / "records", resume=resume, quiet=True)
+    return train_and_record(plan, (hook,) if hook else ())
 
 
 def test_interrupted_mid_round_resumes_to_the_same_result(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     from harness.run import ensure_source_model
 
-    ensure_source_model(resolve("digits_mnist_optdigits", "cbst", None, 0, SETS), None,
-                        "none", True)
+    ensure_source_model(make_plan("digits_mnist_optdigits", "cbst", None, 0, SETS, quiet=True))
     full, _ = run(tmp_path, "full")
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, "cut", hook={"type": "StopAfter", "at": 6})  # rounds of 4: inside round 1
-    rounds = sorted(p.name for p in (tmp_path / "cut" / "pseudo_labels").iterdir())
+    rounds = sorted(p.name for p in (tmp_path / "cut" / "artifacts").iterdir())
     assert rounds == ["round_0.pt", "round_1.pt"]
-    stamp = (tmp_path / "cut" / "pseudo_labels" / "round_1.pt").stat().st_mtime_ns
+    stamp = (tmp_path / "cut" / "artifacts" / "round_1.pt").stat().st_mtime_ns
     resumed, path = run(tmp_path, "cut", resume=True)
-    assert (tmp_path / "cut" / "pseudo_labels" / "round_1.pt").stat().st_mtime_ns == stamp
+    assert (tmp_path / "cut" / "artifacts" / "round_1.pt").stat().st_mtime_ns == stamp
     assert resumed.metrics["target"].confusion == full.metrics["target"].confusion
     assert load_record(path).method["source_model"]["run_id"]

@@ -11,7 +11,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
 from harness import catalog
-from harness.compile import compile_config, method_class, resolve
+from harness.config import compile_config
+from harness.plan import make_plan, method_class
 from harness.registry import MODELS
 
 PROTOCOLS = {"classification": ("digits_mnist_optdigits", "lenet"),
@@ -45,40 +46,37 @@ def batches(task: str) -> dict:
     return {"source": source, "target": target}
 
 
-def start_round(model, task, tmp_path):
-    """What RoundsHook does before training, with a stand-in runner."""
-    from types import SimpleNamespace
-
+def start_round(model, tmp_path):
+    """What RoundsHook does before training: round 0 over the unlabeled target split."""
     from harness.data.digits import DigitsDataset
     from harness.data.wrappers import WithoutLabels
     from harness.protocol import load_protocol
+    from harness.rounds import Artifacts, RoundContext
 
     options = load_protocol("digits_mnist_optdigits").target.options
     dataset = WithoutLabels(DigitsDataset(split="adapt", **options))
-    runner = SimpleNamespace(work_dir=str(tmp_path), rank=0, train_loop=SimpleNamespace(
-        loaders={"target": SimpleNamespace(dataset=dataset)}))
-    model.on_round_start(runner, 0)
+    model.on_round_start(RoundContext(0, Artifacts(tmp_path), {}, built={"target": dataset}))
 
 
 @pytest.mark.parametrize("method, task", CASES, ids=[f"{m}-{t}" for m, t in CASES])
 def test_method_takes_a_finite_step(method, task, tmp_path):
     protocol, backbone = PROTOCOLS[task]
-    spec = resolve(protocol, method, backbone, 0, [])
-    cfg = compile_config(spec, quiet=True)
+    plan = make_plan(protocol, method, backbone, 0, [], quiet=True)
+    cfg = compile_config(plan)
     model_cfg = dict(cfg.model, source_checkpoint=None)  # a cache run is not a unit test
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope("harness"):
         model = MODELS.build(model_cfg)
         wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    cls = method_class(method)
+    cls = plan.method_cls
     data = batches(task)
     if not cls.uses_target_labels:  # as the compile step does: a read would be a KeyError
         del data["target"]["label"]
-    if hasattr(model, "on_round_start") and task == "segmentation":
+    if cls.pseudo_label_maps and task == "segmentation":
         # What the dataloader gives self-training on segmentation: cropped pseudo-labels.
         data["target"]["pseudo_label"] = torch.randint(0, 19, (2, 65, 65))
-    elif hasattr(model, "on_round_start"):
-        start_round(model, task, tmp_path)
+    elif cls.rounds(plan.hparams):
+        start_round(model, tmp_path)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     log_vars = model.train_step(data, wrapper)
     assert log_vars and all(torch.isfinite(torch.as_tensor(v)).all() for v in log_vars.values())

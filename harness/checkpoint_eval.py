@@ -3,18 +3,19 @@
 from pathlib import Path
 
 from harness.checkpoints import load_final
-from harness.compile import RunSpec, compile_config
+from harness.config import compile_config
+from harness.plan import RunPlan
 from harness.utils import unwrap
 
 
-def evaluate_checkpoint(spec: RunSpec, checkpoint: Path, data_root: Path | None = None,
-                        launcher: str = "none") -> dict:
+def evaluate_checkpoint(plan: RunPlan, checkpoint: Path) -> dict:
     """Target and source metrics (with confusion matrices) of ``checkpoint``."""
+    import dataclasses
+
     from mmengine.runner import Runner
 
-    cfg = compile_config(spec, data_root=data_root, launcher=launcher, quiet=True)
-    cfg.work_dir = str(Path(cfg.work_dir) / "eval")
-    runner = Runner.from_cfg(cfg)
+    plan = dataclasses.replace(plan, work_dir=plan.work_dir / "eval", quiet=True)
+    runner = Runner.from_cfg(compile_config(plan))
     load_final(unwrap(runner.model), checkpoint)
     runner.val()
     return runner.val_loop.domain_metrics()

@@ -1,0 +1,217 @@
+"""A :class:`~harness.plan.RunPlan` -> the mmengine Config that Runner runs (only that).
+
+Users never write mmengine configs: everything a run does is derived here from
+the plan (the protocol file, the method's declarations and HParams), and
+``harness run --dump-config`` prints the result.
+"""
+
+from pathlib import Path
+
+import torch
+from mmengine.config import Config
+
+from harness.plan import RunPlan
+
+
+def train_pipeline(train) -> list[dict]:
+    """Random shorter-edge resize, crop and flip (mmcv/mmseg transforms), as declared."""
+    steps = []
+    if train.resize_short_edge:
+        low, high = train.resize_short_edge
+        # keep_ratio with an unbounded long edge: the shorter edge is drawn in [low, high].
+        steps.append({"type": "RandomResize", "scale": [(1_000_000, low), (1_000_000, high)],
+                      "keep_ratio": True})
+    if train.crop:
+        width, height = train.crop
+        steps.append({"type": "RandomCrop", "crop_size": (height, width)})
+    if train.flip_prob:
+        steps.append({"type": "RandomFlip", "prob": train.flip_prob})
+    return steps
+
+
+def test_pipeline(evaluation) -> list[dict]:
+    return [{"type": "ResizeImage", "size": tuple(evaluation.input_size)}] if (
+        evaluation.input_size) else []
+
+
+def _dataset(domain, split: str, data_root: Path, labels: bool, pipeline=None,
+             test: bool = False, pseudo_root: Path | None = None) -> dict:
+    cfg = {"type": domain.dataset, "split": split, **domain.options,
+           **(domain.test_options if test else {})}
+    if pipeline is not None:  # segmentation datasets: say whether labels must be there
+        cfg["pipeline"] = pipeline
+        cfg["with_label"] = labels
+    if domain.data_root is not None:
+        cfg["data_root"] = str(data_root / domain.data_root)
+    if pseudo_root is not None:  # self-training: the round's pseudo-labels, never the truth
+        cfg["with_label"] = False
+        cfg["pipeline"] = [{"type": "LoadPseudoLabel", "root": str(pseudo_root)}, *pipeline]
+    if not labels:
+        cfg = {"type": "WithoutLabels", "dataset": cfg, "pseudo_labels": pseudo_root is not None}
+    return cfg
+
+
+def _loader(dataset: dict, batch: int, workers: int, train: bool) -> dict:
+    sampler = (
+        {"type": "InfiniteSampler", "shuffle": True}
+        if train
+        # No padding: a padded sampler would count repeated samples twice.
+        else {"type": "DefaultSampler", "shuffle": False, "round_up": False}
+    )
+    return {
+        "batch_size": batch,
+        "num_workers": workers,
+        "persistent_workers": workers > 0,
+        "sampler": sampler,
+        "collate_fn": {"type": "default_collate"},
+        "dataset": dataset,
+    }
+
+
+def _optimizer(train) -> dict:
+    if train.optimizer == "sgd":
+        return {"type": "SGD", "lr": train.lr, "momentum": train.momentum,
+                "weight_decay": train.weight_decay}
+    return {"type": "Adam", "lr": train.lr, "weight_decay": train.weight_decay}
+
+
+def _model_wrapper(plan: RunPlan) -> dict | None:
+    """DDP wrapper config: mmengine's default unless the method or the device needs another.
+
+    mmengine's DDP bypasses a model's own ``train_step``; methods with several
+    optimizers (which override it) need the wrapper that calls it. mmengine also
+    passes device_ids=[local rank], which DDP refuses for CPU modules.
+    """
+    if plan.launcher == "none":
+        return None
+    separate = plan.method_cls.multi_optimizer
+    if not separate and torch.cuda.is_available():
+        return None
+    cfg = {"type": "MMSeparateDistributedDataParallel" if separate
+           else "MMDistributedDataParallel", "broadcast_buffers": False}
+    if not torch.cuda.is_available() and not separate:
+        cfg["device_ids"] = None
+    return cfg
+
+
+def _rounds_hook(plan: RunPlan, rounds: int, artifacts: Path) -> dict:
+    """Round-based methods: the unaugmented training splits their rounds may read."""
+    p = plan.protocol
+    seg = p.task == "segmentation"
+    datasets = {"target": _dataset(p.target, p.target.train_split, plan.data_root, labels=False,
+                                   pipeline=test_pipeline(p.eval) if seg else None)}
+    if not plan.method_cls.source_free:  # never even configured: a provably source-free run
+        datasets["source"] = _dataset(p.source, p.source.train_split, plan.data_root,
+                                      labels=True, pipeline=[] if seg else None)
+    return {"type": "RoundsHook", "rounds": rounds, "artifacts": str(artifacts),
+            "datasets": datasets}
+
+
+def compile_config(plan: RunPlan) -> Config:
+    p, cls = plan.protocol, plan.method_cls
+    train = p.train
+    work_dir = plan.work_dir
+    artifacts = work_dir / "artifacts"
+    pseudo_maps = p.task == "segmentation" and cls.pseudo_label_maps
+
+    def loader(domain, split, train_mode, labels=True):
+        pipeline = None
+        if p.task == "segmentation":
+            pipeline = train_pipeline(train) if train_mode else test_pipeline(p.eval)
+        pseudo = (artifacts if pseudo_maps and train_mode
+                  and domain is p.target and not labels else None)
+        return _loader(
+            _dataset(domain, split, plan.data_root, labels, pipeline, test=not train_mode,
+                     pseudo_root=pseudo),
+            train.batch if train_mode else p.eval.batch,
+            # Training loaders always use worker processes: mmengine seeds each worker
+            # from the run's seed whenever the iterator starts, so augmentation draws
+            # are replayed exactly when --resume skips the batches already seen (in the
+            # main process they would consume the RNG state the checkpoint restored).
+            max(train.workers, 1) if train_mode else train.workers, train_mode,
+        )
+
+    optim_wrapper = {
+        "type": "AmpOptimWrapper" if plan.amp != "none" else "OptimWrapper",
+        "optimizer": _optimizer(train),
+        "paramwise_cfg": {"custom_keys": {"net.head": {"lr_mult": train.head_lr_mult}}},
+    }
+    if plan.amp != "none":
+        optim_wrapper["dtype"] = {"fp16": "float16", "bf16": "bfloat16"}[plan.amp]
+    optim_wrapper = cls.optim_wrapper_cfg(optim_wrapper, plan.hparams)
+    schedulers = []
+    if train.schedule == "poly":
+        schedulers.append({"type": "PolyLR", "eta_min": 0.0, "power": train.poly_power,
+                           "begin": 0, "end": train.iters, "by_epoch": False})
+    # Only the domains the method trains on are loaded; target labels are dropped
+    # unless the method is declared to use them.
+    train_loaders = {
+        d: loader(getattr(p, d), getattr(p, d).train_split, True,
+                  labels=d == "source" or cls.uses_target_labels)
+        for d in cls.train_domains
+    }
+    first, *rest = cls.train_domains
+    custom_hooks = [{"type": "RngStateHook"}]
+    rounds = cls.rounds(plan.hparams)
+    if rounds:
+        custom_hooks.append(_rounds_hook(plan, rounds, artifacts))
+    if not plan.quiet:
+        custom_hooks.append({"type": "RichProgressHook"})
+    cfg = {
+        "default_scope": "harness",
+        "work_dir": str(work_dir),
+        "experiment_name": f"{p.name}-{plan.method}-{plan.backbone}-s{plan.seed}",
+        "model": {
+            "type": f"methods.{plan.method}",
+            "backbone": {"type": plan.backbone, "num_classes": len(plan.classes.names),
+                         **plan.model_options},
+            "hparams": plan.hparams_dict,
+            "align_corners": p.eval.align_corners,
+            "source_checkpoint": str(plan.source_cache) if cls.needs_source_model else None,
+        },
+        "train_dataloader": train_loaders[first],
+        "train_cfg": {
+            "type": "UDATrainLoop",
+            "max_iters": train.iters,
+            "domain": first,
+            "extra_dataloaders": {d: train_loaders[d] for d in rest},
+            # One evaluation, after the last iteration: the selection rule is "last".
+            "val_begin": train.iters,
+            "val_interval": train.iters,
+        },
+        "val_dataloader": loader(p.target, p.target.test_split, False),
+        "val_cfg": {
+            "type": "DomainsValLoop",
+            "source_dataloader": loader(p.source, p.source.test_split, False),
+            "fp16": plan.amp == "fp16",
+            "target_label_size": p.eval.size,
+        },
+        "val_evaluator": {"type": "ConfusionMetric", "class_names": list(plan.classes.names),
+                          "subsets": plan.subsets},
+        "optim_wrapper": optim_wrapper,
+        "param_scheduler": schedulers,
+        "default_hooks": {
+            "runtime_info": {"type": "RuntimeInfoHook"},
+            "timer": {"type": "IterTimerHook"},
+            "logger": {"type": "LoggerHook", "interval": train.log_interval},
+            "param_scheduler": {"type": "ParamSchedulerHook"},
+            "checkpoint": {"type": "CheckpointHook", "interval": train.checkpoint_interval,
+                           "by_epoch": False, "max_keep_ckpts": 2, "save_last": True},
+            "sampler_seed": {"type": "DistSamplerSeedHook"},
+        },
+        "custom_hooks": custom_hooks,
+        "log_processor": {"by_epoch": False},
+        "randomness": {"seed": plan.seed},
+        "env_cfg": {
+            "cudnn_benchmark": False,
+            "mp_cfg": {"mp_start_method": "fork", "opencv_num_threads": 0},
+            "dist_cfg": {"backend": "nccl" if torch.cuda.is_available() else "gloo"},
+        },
+        "launcher": plan.launcher,
+        # mmengine converts BatchNorm to torch's SyncBatchNorm when running distributed.
+        "sync_bn": "torch" if train.sync_bn else None,
+        "model_wrapper_cfg": _model_wrapper(plan),
+        "resume": plan.resume,
+        "log_level": "WARNING",
+    }
+    return Config(cfg)
