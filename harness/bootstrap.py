@@ -5,9 +5,9 @@ drawn); the resampled total of any per-image count is ``k @ counts``. Drawing ``
 resamples at once turns the whole bootstrap into one matrix product ``K @ counts``
 (``K``: R x n), done in chunks of resamples so that memory stays bounded.
 
-scipy.stats.bootstrap applies a statistic to resampled *data*; here the statistic is a
-ratio of resampled *sums* (mIoU of a summed confusion matrix), which its interface can
-only express by materialising every resample (R x n x C x C), hence this module.
+Written here because scipy.stats.bootstrap resamples the data itself: for mIoU it must
+gather R x n per-image C x C matrices, where a resampled sum is one matrix product. Its
+draws are reproduced exactly (tests/test_compare.py checks the intervals against it).
 """
 
 from collections.abc import Iterator
