@@ -43,8 +43,8 @@ class Metric:
     classes: tuple[int, ...] | None = None
 
     def value(self, tp: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-        """The metric over the last axis of summed counts: this metric's classes (mIoU), or
-        any split of all classes, one total included (accuracy)."""
+        """The metric from summed counts whose last axis is this metric's classes (mIoU),
+        or covers all classes, per class or as one total (accuracy)."""
         if self.classes is None:
             with np.errstate(invalid="ignore", divide="ignore"):
                 return 100.0 * tp.sum(-1) / gt.sum(-1)
