@@ -13,10 +13,10 @@ on probing a model for attributes:
 - ``min_input_size``: the smallest ``(height, width)`` the network is built to take;
   digit classifiers, whose fully connected layer fixes the flattened map, take only it.
 - ``in_channels``: channels of the input (a class constant, or a constructor argument).
-- ``head``: the submodule that maps features to class scores. It is the only part
-  whose parameter names contain ``head``, so the optimizer config's paramwise key
-  ``net.head`` gives it (and only it) the protocol's ``head_lr_mult``; a new head of a
-  pretrained model is freshly initialised there.
+- ``head``: the submodule that maps features to class scores. The optimizer config's
+  paramwise key ``net.head`` (mmengine matches it as a substring of parameter names; a
+  method holds its backbone as ``net``) gives it, and only it, the protocol's
+  ``head_lr_mult``; no other parameter may have ``head`` right after a ``net.``.
 - ``forward_features(x)`` -> features; ``classify(features)`` -> logits, and
   ``forward(x) == classify(forward_features(x))``. Feature-level methods (PLCA) work
   between the two.
