@@ -17,11 +17,11 @@ on fresh calibrations. Each part has its own Adam optimizer.
 import dataclasses
 
 import torch
-from torch import nn
 
 import harness.multi_optim  # noqa: F401  (registers MultiOptimWrapperConstructor)
 from harness.method import HParamsError, UDAMethod
-from harness.models.calibrator_nets import (
+from harness.registry import METHODS
+from methods._nets.calibrator import (
     CALIBRATED_SOURCE,
     CALIBRATED_TARGET,
     SOURCE,
@@ -31,15 +31,9 @@ from harness.models.calibrator_nets import (
     PixelDiscriminator,
     group_loss,
 )
-from harness.registry import METHODS
 
 #: Submodules with an optimizer each; the backbone ``net`` has none (frozen).
 TRAINED = ("calibrator", "pixel_discriminator", "feature_discriminator")
-
-
-def _input_channels(net: nn.Module) -> int:
-    first = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
-    return first.in_channels
 
 
 @METHODS.register_module(name="calibrator")
@@ -87,7 +81,7 @@ class Calibrator(UDAMethod):
     def __init__(self, backbone: dict, **kwargs):
         super().__init__(backbone, **kwargs)
         self.net.requires_grad_(False)
-        channels = _input_channels(self.net)
+        channels = self.net.in_channels
         hp = self.hp
         self.calibrator = PerturbationGenerator(channels, hp.epsilon, hp.width, hp.blocks)
         self.pixel_discriminator = PixelDiscriminator(channels, hp.patch, hp.pixel_hidden)

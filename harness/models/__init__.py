@@ -1,3 +1,7 @@
-"""Backbones; importing this package registers every model."""
+"""Backbones, one file each; importing this package registers every model in it."""
 
-from harness.models import deeplabv2, drn, fcn8s, lenet, vgg  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
+from harness.models.base import Backbone, InputNorm
 from harness.models.pretrained import load_pretrained
 from harness.registry import MODELS
 
@@ -60,7 +61,7 @@ class ASPPv2(nn.Module):
 
 
 @MODELS.register_module(name="deeplabv2_r101")
-class DeepLabV2ResNet101(ResNet):
+class DeepLabV2ResNet101(Backbone, ResNet):
     """DeepLab-v2, ResNet-101 backbone (keys as torchvision's ResNet) and ``head`` ASPP.
 
     ``pretrained`` may be a torchvision ResNet-101 state dict, the DeepLab init file
@@ -71,10 +72,12 @@ class DeepLabV2ResNet101(ResNet):
 
     # PLCA trains on BGR images in 0..255 minus the Caffe ImageNet mean, std 1
     # (tools/train.py get_transform, config.py DATASET.IMG_MODE = 'BGR'); mean in BGR order.
-    input_norm = dict(
+    input_norm = InputNorm(
         mean=(104.00698793, 116.66876762, 122.67891434), std=(1.0, 1.0, 1.0), to_bgr=True
     )
     output_stride = 8
+    min_input_size = (1, 1)  # every convolution and pooling is padded
+    in_channels = 3
     # torchvision's fc and the init file's 21-class "layer5" are other label spaces;
     # "Scale." is the init file's prefix (PLCA utils/utils.py load_model strips it).
     pretrained_key_map = {"fc.": None, "Scale.layer5.": None, "Scale.": ""}
@@ -99,9 +102,3 @@ class DeepLabV2ResNet101(ResNet):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
-
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.forward_features(x))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from harness.models.base import IMAGENET_RGB, Backbone
 from harness.models.pretrained import load_pretrained
 from harness.registry import MODELS
 
@@ -74,20 +75,22 @@ def _stage(inplanes, planes, blocks, stride, dilation, residual) -> nn.Sequentia
 
 
 @MODELS.register_module(name="drn_c26")
-class DRNC26(nn.Module):
+class DRNC26(Backbone):
     """DRN-C-26 backbone (fyu/drn key names) and a 1x1 conv ``head``; output stride 8."""
 
     # fyu/drn trains on ImageNet with torchvision's mean/std (classify.py), the
-    # Calibrator/CyCADA DRN too (cycada/models/drn.py DRN.transform); here in 0..255 units.
-    input_norm = dict(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), to_bgr=False)
+    # Calibrator/CyCADA DRN too (cycada/models/drn.py DRN.transform).
+    input_norm = IMAGENET_RGB
     output_stride = 8
+    min_input_size = (1, 1)  # every convolution is padded
+    in_channels = 3
     # fyu/drn's "fc" is the 1000-way ImageNet classifier.
     pretrained_key_map = {"fc.": None}
 
     def __init__(self, num_classes: int, pretrained: str | None = None):
         super().__init__()
         c, n = DRN_CHANNELS, DRN_C26_BLOCKS
-        self.conv1 = nn.Conv2d(3, c[0], 7, 1, 3, bias=False)
+        self.conv1 = nn.Conv2d(self.in_channels, c[0], 7, 1, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(c[0])
         self.relu = nn.ReLU(inplace=True)
         inplanes = c[0]
@@ -113,9 +116,3 @@ class DRNC26(nn.Module):
         for i in range(1, len(DRN_CHANNELS) + 1):
             x = getattr(self, f"layer{i}")(x)
         return x
-
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.forward_features(x))

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
+from harness.models.base import IMAGENET_RGB, Backbone
 from harness.models.pretrained import load_pretrained
 from harness.models.vgg import TORCHVISION_KEY_MAP
 from harness.registry import MODELS
@@ -64,16 +65,18 @@ def _crop(x: torch.Tensor, offset: int, size: tuple[int, int]) -> torch.Tensor:
 
 
 @MODELS.register_module(name="fcn8s_vgg16")
-class FCN8sVGG16(nn.Module):
+class FCN8sVGG16(Backbone):
     """FCN-8s: ``features`` (VGG16 convs), ``fc`` (fc6/fc7 as convs) and the ``head`` scores.
 
     ``pretrained`` may be torchvision's VGG16 ImageNet state dict (its fc6/fc7 are
     reshaped into convolutions, fc8 is dropped) or a checkpoint of this model.
     """
 
-    # torchvision's VGG16 ImageNet weights: RGB with the ImageNet mean/std, in 0..255 units.
-    input_norm = dict(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), to_bgr=False)
+    # torchvision's VGG16 ImageNet weights: RGB with the ImageNet mean/std.
+    input_norm = IMAGENET_RGB
     output_stride = 1
+    min_input_size = (1, 1)  # conv1_1's padding of 100 gives fc6 its 7x7 input
+    in_channels = 3
     pretrained_key_map = {**TORCHVISION_KEY_MAP, "classifier.6.": None}
 
     def __init__(self, num_classes: int, pretrained: str | None = None):
@@ -132,6 +135,3 @@ class FCN8sVGG16(nn.Module):
         pool3 = self.head.score_pool3(POOL3_SCALE * features.pool3)
         up = _upsample(up + _crop(pool3, OFFSET_POOL3, up.shape[2:]), self.up8, 8)
         return _crop(up, OFFSET_SCORE, features.size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.forward_features(x))

@@ -8,14 +8,16 @@ fully connected layer, dropout 0.5, and the classifier. Input 1x28x28.
 import torch
 from torch import nn
 
+from harness.models.base import Backbone, InputNorm
 from harness.registry import MODELS
 
 
-class _DigitClassifier(nn.Module):
-    """``features`` then a linear ``head``: the interface every harness backbone has."""
+class _DigitClassifier(Backbone):
+    """``features`` (convolutions and the penultimate fully connected layer), then a linear
+    ``head``, as CyCADA's ``conv_params``/``fc_params`` and ``classifier``."""
 
     # CyCADA zero-centres digits: (x - 0.5) / 0.5 on [0, 1], here in 0-255 pixel units.
-    input_norm = {"mean": (127.5,), "std": (127.5,), "to_bgr": False}
+    input_norm = InputNorm(mean=(127.5,), std=(127.5,), to_bgr=False)
     output_stride = None  # a classifier: one prediction per image
 
     def load(self, pretrained: str | None) -> None:
@@ -27,18 +29,16 @@ class _DigitClassifier(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.forward_features(x))
-
 
 @MODELS.register_module(name="lenet")
 class LeNet(_DigitClassifier):
+    """CyCADA's ``LeNet``: its 50 x 4 x 4 fully connected input fixes the image at 28 x 28."""
+
+    min_input_size = (28, 28)
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, pretrained: str | None = None):
         super().__init__()
+        self.in_channels = in_channels
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 20, kernel_size=5),
             nn.MaxPool2d(2),
@@ -66,8 +66,12 @@ class DTN(_DigitClassifier):
     000); the 28x28 LeNet above has 0.43M.
     """
 
+    # CyCADA's image_size: three stride-2 convolutions to the 256 x 4 x 4 fully connected input.
+    min_input_size = (32, 32)
+
     def __init__(self, num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None):
         super().__init__()
+        self.in_channels = in_channels
         layers = []
         for c_in, c_out, drop in ((in_channels, 64, 0.1), (64, 128, 0.3), (128, 256, 0.5)):
             layers += [nn.Conv2d(c_in, c_out, kernel_size=5, stride=2, padding=2),

@@ -10,9 +10,9 @@ dropout) and ``head`` (fc8). torchvision's ImageNet state dict loads through
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torchvision.models import vgg16
 
+from harness.models.base import IMAGENET_RGB, Backbone
 from harness.models.pretrained import load_pretrained
 from harness.registry import MODELS
 
@@ -21,14 +21,17 @@ TORCHVISION_KEY_MAP = {"classifier.0.": "fc.0.", "classifier.3.": "fc.3.", "clas
 
 
 @MODELS.register_module(name="vgg16")
-class VGG16(nn.Module):
+class VGG16(Backbone):
     """VGG16 with 1000 ImageNet classes by default; ``pretrained`` loads the whole model."""
 
     # torchvision's ImageNet weights expect RGB normalised by the ImageNet mean/std
-    # (torchvision VGG16_Weights.IMAGENET1K_V1 transforms), here in 0..255 units.
-    input_norm = dict(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), to_bgr=False)
+    # (torchvision VGG16_Weights.IMAGENET1K_V1 transforms).
+    input_norm = IMAGENET_RGB
     # a classifier: logits have no spatial resolution
     output_stride = None
+    # five 2x2 max poolings leave one pixel of a 32x32 image; avgpool then resizes to 7x7
+    min_input_size = (32, 32)
+    in_channels = 3
     pretrained_key_map = TORCHVISION_KEY_MAP
 
     def __init__(self, num_classes: int = 1000, pretrained: str | None = None):
@@ -45,9 +48,3 @@ class VGG16(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The 4096-d fc7 activations fed to the final classifier."""
         return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
-
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.forward_features(x))

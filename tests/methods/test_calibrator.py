@@ -6,9 +6,9 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
 from harness.method import HParamsError
-from harness.models.calibrator_nets import PerturbationGenerator, PixelDiscriminator
 from harness.plan import make_plan
 from harness.registry import MODELS
+from methods._nets.calibrator import PerturbationGenerator, PixelDiscriminator
 from methods.calibrator import Calibrator
 
 
@@ -94,14 +94,13 @@ def test_pixel_discriminator_sees_one_shuffled_grid_cell():
 
 
 def test_parameter_counts_match_table_3():
-    # Table 3 (seed 000): "LeNet" 3.13M with a 0.18M calibrator; DRN-26 20.6M with 0.05M.
-    # The 3.13M classifier is CyCADA's DTN on 3x32x32, which the official configs train.
+    # Table 3 (seed 000): a 0.18M calibrator for "LeNet" (CyCADA's DTN on 3x32x32, which
+    # the official configs train) and 0.05M for DRN-26; the classifiers' own 3.13M and
+    # 20.6M are checked with every backbone in tests/models/test_backbones.py.
     model, _ = build("dtn", channels=3)
-    assert round(params(model.net) / 1e6, 2) == 3.13
     assert round(params(model.calibrator) / 1e6, 2) == 0.18
     assert params(model.calibrator) == 180_419  # ngf 8, 9 blocks, RGB
     drn, _ = build("drn_c26", num_classes=19, width=4, epsilon=0.01)
-    assert round(params(drn.net) / 1e6, 1) == 20.6
     assert round(params(drn.calibrator) / 1e6, 2) == 0.05
 
 

@@ -8,10 +8,6 @@ import torchvision
 from harness.models.deeplabv2 import DeepLabV2ResNet101
 
 CLASSES = 19
-# DESIGN reference points: "DeepLab-v2 ResNet-101 ~43M (19 classes)". The figure is
-# given to the million and the papers' heads differ by a bias (PLCA: none,
-# AdaptSegNet: 4 x 19), so within 1M of it.
-PUBLISHED_M, TOLERANCE_M = 43, 1.0
 RATES = (6, 12, 18, 24)
 # PLCA model/resnet.py with replace_stride_with_dilation=[False, True, True]:
 # (stride of the stage's first 1x1 conv, dilation of every 3x3 conv) per stage.
@@ -32,16 +28,17 @@ def torchvision_resnet101():
 
 
 def test_parameter_count(model, torchvision_resnet101):
+    # the published ~43M is checked for every backbone in test_backbones.py; the papers'
+    # heads differ by a bias (PLCA: none, AdaptSegNet: 4 x 19)
     n = sum(p.numel() for p in model.parameters())
     backbone = sum(p.numel() for p in torchvision_resnet101.parameters()) - (2048 * 1000 + 1000)
     assert n == backbone + len(RATES) * 2048 * CLASSES * 3 * 3 == 43_900_992
-    assert abs(n / 1e6 - PUBLISHED_M) <= TOLERANCE_M
 
 
-def test_interface_and_output_size(model, assert_interface):
+def test_output_size_with_ceil_mode_pooling(model):
     # 32x40: even sizes, where max pooling's ceil_mode changes the result
-    x = torch.randn(1, 3, 32, 40)
-    logits, _ = assert_interface(DeepLabV2ResNet101, "deeplabv2_r101", model, x)
+    with torch.no_grad():
+        logits = model(torch.randn(1, 3, 32, 40))
 
     def out_size(n):  # conv1 (stride 2), max pool rounding up, layer2 (stride 2)
         n = (n - 1) // 2 + 1
@@ -49,7 +46,6 @@ def test_interface_and_output_size(model, assert_interface):
         return (n - 1) // 2 + 1
 
     assert logits.shape == (1, CLASSES, out_size(32), out_size(40)) == (1, CLASSES, 5, 6)
-    assert model.output_stride == 8
 
 
 def test_backbone_follows_plca(model):

@@ -6,8 +6,6 @@ from harness.models.drn import CYCADA_KEY_MAP, DRNC26
 from harness.models.pretrained import PretrainedLoadError, load_pretrained
 
 CLASSES = 19
-# Calibrator paper Table 3: "DRN-26 20.6" (millions), given to one decimal.
-PUBLISHED_M, ROUNDING_M = 20.6, 0.05
 
 # fyu/drn drn.py, written out: (channels, blocks, stride, dilation, residual) per stage.
 FYU_STAGES = [
@@ -59,23 +57,20 @@ def model():
     return DRNC26(CLASSES).eval()
 
 
-def test_parameter_count_matches_the_calibrator_paper(model):
+def test_parameter_count_matches_fyu_drn(model):
+    # the published 20.6M is checked for every backbone in test_backbones.py
     n = sum(p.numel() for p in model.parameters())
     assert n == count_params(fyu_imagenet_shapes(fc_classes=CLASSES)) == 20_623_331
-    assert abs(n / 1e6 - PUBLISHED_M) <= ROUNDING_M
-    # the ImageNet classifier (1000-way fc) would not match the published figure
-    assert abs(count_params(fyu_imagenet_shapes()) / 1e6 - PUBLISHED_M) > ROUNDING_M
 
 
-def test_interface_and_output_stride(model, assert_interface):
-    x = torch.randn(1, 3, 33, 41)
-    logits, _ = assert_interface(DRNC26, "drn_c26", model, x)
+def test_output_size_at_any_input_size(model):
+    with torch.no_grad():
+        logits = model(torch.randn(1, 3, 33, 41))
     # three stride-2 3x3 convs with padding 1: n -> floor((n - 1) / 2) + 1, three times
     size = [33, 41]
     for _ in range(3):
         size = [(n - 1) // 2 + 1 for n in size]
     assert logits.shape == (1, CLASSES, *size) == (1, CLASSES, 5, 6)
-    assert model.output_stride == 8
 
 
 def test_stages_follow_fyu_drn(model):

@@ -7,8 +7,6 @@ import torch.nn.functional as F
 from harness.models.fcn8s import FCN8sVGG16
 
 CLASSES = 19
-# "FCN8s-VGG16 ~134M" (DESIGN reference points, CBST tables): given to the million.
-PUBLISHED_M, ROUNDING_M = 134, 0.5
 VGG16_CONV_CHANNELS = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
 
 
@@ -52,6 +50,7 @@ def model(vgg16_imagenet):
 
 
 def test_parameter_count(model):
+    # the published 134M is checked for every backbone in test_backbones.py
     convs, inplanes = 0, 3
     for c in VGG16_CONV_CHANNELS:
         convs += inplanes * c * 9 + c
@@ -60,7 +59,6 @@ def test_parameter_count(model):
     scores = (4096 + 512 + 256 + 3) * CLASSES
     n = sum(p.numel() for p in model.parameters())
     assert n == convs + fc6 + fc7 + scores == 134_353_017
-    assert abs(n / 1e6 - PUBLISHED_M) <= ROUNDING_M
 
 
 def test_torchvision_vgg16_initialises_the_trunk(model, vgg16_imagenet):
@@ -86,11 +84,18 @@ def test_reference_layout(model):
     assert len(pools) == 5 and all(p.ceil_mode for p in pools)
 
 
-def test_interface_and_full_resolution_output(model, assert_interface):
+def test_full_resolution_output_matches_the_reference_definition(model):
+    torch.manual_seed(0)
     x = torch.randn(1, 3, 23, 38)
-    logits, features = assert_interface(FCN8sVGG16, "fcn8s_vgg16", model, x)
+    try:
+        with torch.no_grad():
+            for p in model.head.parameters():  # non-zero scores, so every path counts
+                p.normal_(0, 0.01)
+            features = model.forward_features(x)
+            logits = model.classify(features)
+            expected = reference_classify(model.head, features, CLASSES)
+    finally:
+        for p in model.head.parameters():  # back to the zero filler the fixture has
+            torch.nn.init.zeros_(p)
     assert logits.shape == (1, CLASSES, 23, 38)
-    assert model.output_stride == 1
-    with torch.no_grad():
-        expected = reference_classify(model.head, features, CLASSES)
     assert torch.allclose(logits, expected, rtol=1e-4, atol=1e-6)
