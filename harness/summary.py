@@ -38,12 +38,12 @@ def metrics_table(title: str, metrics: dict[str, dict], task: str) -> Table:
 
 def print_summary(record, path, console) -> None:
     metrics = {d: m.model_dump() for d, m in record.metrics.items()}
-    title = (f"{record.protocol['name']} | {record.method['name']} | {record.backbone['name']} "
-             f"| seed {record.seed} | {record.train['iters']} iters "
-             f"in {record.train['wall_time_s']:.1f} s on {record.device['type']}")
-    console.print(metrics_table(title, metrics, record.protocol["task"]))
+    title = (f"{record.protocol.name} | {record.method.name} | {record.backbone.name} "
+             f"| seed {record.seed} | {record.train.iters} iters "
+             f"in {record.train.wall_time_s:.1f} s on {record.device.type}")
+    console.print(metrics_table(title, metrics, record.protocol.task))
     console.print(f"record: {path}  (run id {record.run_id}, selection: "
-                  f"{record.selection['rule']})", markup=False)
+                  f"{record.selection.rule})", markup=False)
 
 
 def print_metrics(protocol, reports: dict[str, dict], console) -> None:

@@ -35,12 +35,18 @@ def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash=
     return finalize({
         "created": "2026-01-01T00:00:00+00:00",
         "protocol": {"name": name, "task": task, "hash": protocol_hash,
-                     "overrides": overrides or {}, "variant_of": None, "target_labels": False},
+                     "effective_hash": protocol_hash, "overrides": overrides or {},
+                     "variant_of": None, "target_labels": False},
         "method": {"name": method, "hparams": {}, "uses_target_labels": uses_target_labels,
-                   "train_domains": ["source"]},
+                   "train_domains": ["source"], "source_model": None},
         "backbone": {"name": "lenet", "options": {}, "params": 1},
-        "seed": seed, "code": {}, "packages": {}, "device": {}, "data": {}, "classes": {},
-        "selection": {"rule": "last"}, "train": {"iters": 1},
+        "seed": seed, "code": {"version": "0", "git_sha": None, "dirty": None},
+        "packages": {}, "device": {"type": "cpu", "name": "cpu", "world_size": 1,
+                                   "amp": "none", "torch_threads": 1},
+        "data": {split: {"n": 4, "fingerprint": "f"} for split in ("source_test", "target_test")},
+        "classes": {"name": "c", "version": "1", "fingerprint": "f", "subsets": []},
+        "selection": {"rule": "last", "iter": 1, "uses_target_labels": False},
+        "train": {"iters": 1, "wall_time_s": 0.0, "config": {}},
         "metrics": {"target": dom, "source": dom},
     })
 

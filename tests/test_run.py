@@ -53,25 +53,25 @@ def run(tmp_path: Path, sets, method="source_only", name="a", extra_hook=None, r
 def test_record_is_complete_and_consistent(tmp_path, tiny_sets):
     record, path = run(tmp_path, tiny_sets)
     assert load_record(path) == record
-    assert record.protocol["hash"] == load_protocol("digits_mnist_optdigits").hash
-    assert record.protocol["effective_hash"] == load_protocol(
+    assert record.protocol.hash == load_protocol("digits_mnist_optdigits").hash
+    assert record.protocol.effective_hash == load_protocol(
         "digits_mnist_optdigits", {"train.iters": 12, "train.checkpoint_interval": 4,
                                    "train.log_interval": 4}).hash
-    assert record.protocol["overrides"] == {"train.iters": 12, "train.checkpoint_interval": 4,
+    assert record.protocol.overrides == {"train.iters": 12, "train.checkpoint_interval": 4,
                                             "train.log_interval": 4}
-    assert record.train["iters"] == 12 and record.selection["rule"] == "last"
-    assert record.packages["torch"] and record.code["version"]
-    assert record.device["type"] in {"cpu", "cuda"}
+    assert record.train.iters == 12 and record.selection.rule == "last"
+    assert record.packages["torch"] and record.code.version
+    assert record.device.type in {"cpu", "cuda"}
     # CyCADA LeNet by hand: conv 1->20 5x5, conv 20->50 5x5, fc 800->500, fc 500->10.
-    assert record.backbone["params"] == (20 * 25 + 20) + (50 * 20 * 25 + 50) + (
+    assert record.backbone.params == (20 * 25 + 20) + (50 * 20 * 25 + 50) + (
         800 * 500 + 500) + (500 * 10 + 10)
     for domain, n in (("target", 600), ("source", 1000)):
         m = record.metrics[domain]
         confusion = np.array(m.confusion)
-        assert confusion.sum() == n and record.data[f"{domain}_test"]["n"] == n
+        assert confusion.sum() == n and record.data[f"{domain}_test"].n == n
         again = derive(confusion, m.classes)
         assert again["acc"] == m.acc and again["pixel_acc"] == m.pixel_acc
-        assert record.data[f"{domain}_test"]["fingerprint"]
+        assert record.data[f"{domain}_test"].fingerprint
 
 
 def test_resume_after_interrupt_equals_uninterrupted(tmp_path, tiny_sets):
@@ -97,8 +97,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_set
 
 def test_oracle_trains_on_target_labels_and_is_flagged(tmp_path, tiny_sets):
     record, _ = run(tmp_path, tiny_sets, method="oracle")
-    assert record.method["uses_target_labels"] is True
-    assert record.method["train_domains"] == ["target"]
+    assert record.method.uses_target_labels is True
+    assert record.method.train_domains == ["target"]
 
 
 def test_eval_reproduces_the_record_and_rejects_a_foreign_checkpoint(tmp_path, tiny_sets):

@@ -102,12 +102,12 @@ def test_short_runs_write_valid_records(protocol, method, backbone, data_root, t
                  *sum((["--set", s] for s in SMALL), [])]) == 0
     (path,) = (tmp_path / "r" / protocol).glob("*.json")
     record = load_record(path)
-    assert record.method["name"] == method and record.train["iters"] == 2
+    assert record.method.name == method and record.train.iters == 2
     if method == "calibrator":  # the paper's settings come from the protocol file
-        assert record.backbone["name"] == "drn_c26" and record.method["hparams"]["epsilon"] == 0.01
+        assert record.backbone.name == "drn_c26" and record.method.hparams["epsilon"] == 0.01
         assert set(record.metrics["target"].variants) == {"uncalibrated"}
     else:
-        assert record.backbone["name"] == (backbone or "deeplabv2_r101")
+        assert record.backbone.name == (backbone or "deeplabv2_r101")
     target = record.metrics["target"]
     assert len(target.iou) == 19
     if protocol == "synthia_cityscapes":
@@ -133,7 +133,7 @@ def test_self_training_rounds_write_pseudo_label_maps(protocol, method, backbone
             "--results-dir", str(tmp_path / "r"), "--quiet", *sum((["--set", s] for s in sets), [])]
     assert main(args) == 0
     (path,) = (tmp_path / "r" / protocol).glob("*.json")
-    assert load_record(path).method["source_model"]["from"] == "source_only"
+    assert load_record(path).method.source_model.from_ == "source_only"
     pseudo = tmp_path / "w" / "pseudo_labels"
     assert (pseudo / "CURRENT").read_text() == "round_1"
     for round_dir in ("round_0", "round_1"):

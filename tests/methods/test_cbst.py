@@ -102,4 +102,4 @@ def test_interrupted_mid_round_resumes_to_the_same_result(tmp_path, monkeypatch)
     resumed, path = run(tmp_path, "cut", resume=True)
     assert (tmp_path / "cut" / "artifacts" / "round_1.pt").stat().st_mtime_ns == stamp
     assert resumed.metrics["target"].confusion == full.metrics["target"].confusion
-    assert load_record(path).method["source_model"]["run_id"]
+    assert load_record(path).method.source_model.run_id

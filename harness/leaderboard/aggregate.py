@@ -1,0 +1,138 @@
+"""Records -> tables: which runs count, mean ± standard error over seeds, ranking.
+
+Reproduced rows are the mean and standard error over seeds of runs of the
+protocol file as it stands (same hash, no ``--set`` overrides of settings);
+other runs are counted as excluded, never mixed in.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from harness.protocol import Protocol
+from harness.results import DomainMetrics, RunRecord
+
+#: Per-class columns are shown up to this many classes.
+MAX_CLASS_COLUMNS = 40
+
+
+def present(values: list[float | None]) -> np.ndarray:
+    """The values that exist (a class absent from both labels and predictions has none)."""
+    return np.array([v for v in values if v is not None], dtype=float)
+
+
+def standard_error(vals: np.ndarray) -> float:
+    """Standard error of the mean over seeds (0 for a single seed)."""
+    return float(vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else 0.0
+
+
+def mean_se(values: list[float | None]) -> str:
+    vals = present(values)
+    if len(vals) == 0:
+        return "-"
+    if len(vals) == 1:
+        return f"{vals[0]:.2f}"
+    return f"{vals.mean():.2f} ± {standard_error(vals):.2f}"
+
+
+def headlines(protocol: Protocol, metrics: DomainMetrics) -> dict[str, float | None]:
+    """The protocol's headline numbers of one domain: accuracy, or the mIoU over each
+    reported class subset ("all" = every class); SYNTHIA reports 16 and 13, never 19."""
+    if protocol.task != "segmentation":
+        return {"acc": metrics.pixel_acc}
+    return {("mIoU" if s == "all" else f"mIoU {s}"):
+            (metrics.miou if s == "all" else metrics.subsets[s]["miou"])
+            for s in protocol.report_subsets}
+
+
+def as_written(protocol: Protocol, record: RunRecord) -> bool:
+    """A run of the protocol file as it stands, without setting overrides.
+
+    ``model.*`` options (a local weights path) do not change the benchmark.
+    """
+    return record.protocol.hash == protocol.hash and not any(
+        not key.startswith("model.") for key in record.protocol.overrides)
+
+
+def split_runs(protocol: Protocol, records: list[RunRecord]
+               ) -> tuple[list[RunRecord], list[RunRecord]]:
+    """This protocol's runs: (as written, excluded)."""
+    mine = [r for r in records if r.protocol.name == protocol.name]
+    return ([r for r in mine if as_written(protocol, r)],
+            [r for r in mine if not as_written(protocol, r)])
+
+
+def is_oracle(record: RunRecord) -> bool:
+    return record.method.name == "oracle"
+
+
+def ranked(protocol: Protocol, record: RunRecord) -> bool:
+    """Ranked with the others: never the oracle, and target-label users only on
+    protocols where every method uses target labels (supervised adaptation)."""
+    return not is_oracle(record) and (
+        protocol.target_labels or not record.method.uses_target_labels)
+
+
+def method_label(protocol: Protocol, record: RunRecord) -> str:
+    name = record.method.name
+    if is_oracle(record):
+        return f"{name} (upper bound: trained on target labels)"
+    if record.method.uses_target_labels and not protocol.target_labels:
+        return f"{name} (uses target labels: not ranked)"
+    return name
+
+
+class Reproduced(NamedTuple):
+    """One row per (method, backbone), ranked rows first, best target headline first."""
+
+    #: The page's table: formatted "mean ± SE" cells.
+    table: pd.DataFrame
+    #: Per row of ``table``: (source values, target values, headline name) over seeds,
+    #: for the trade-off plot.
+    points: pd.Series
+
+
+def reproduced(protocol: Protocol, records: list[RunRecord]) -> Reproduced:
+    per_class = "iou" if protocol.task == "segmentation" else "acc"
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for r in records:
+        groups.setdefault((r.method.name, r.backbone.name), []).append(r)
+    rows = []
+    for (_, backbone), runs in groups.items():
+        runs = sorted(runs, key=lambda r: r.seed)
+        t = [r.metrics["target"] for r in runs]
+        s = [r.metrics["source"] for r in runs]
+        row = {"method": method_label(protocol, runs[0]), "backbone": backbone,
+               "seeds": len({r.seed for r in runs})}
+        target = [headlines(protocol, m) for m in t]
+        source = [headlines(protocol, m) for m in s]
+        for label in target[0]:
+            row[f"target {label}"] = mean_se([h[label] for h in target])
+            row[f"source {label}"] = mean_se([h[label] for h in source])
+        for variant in t[0].variants:  # e.g. the calibrator's frozen model without it
+            for domain, ms in (("target", t), ("source", s)):
+                values = [headlines(protocol, DomainMetrics.model_validate(
+                    {**m.variants[variant], "variants": {}})) for m in ms]
+                for label in values[0]:
+                    row[f"{domain} {label} ({variant})"] = mean_se([v[label] for v in values])
+        if protocol.task == "classification":
+            row["target mean class acc"] = mean_se([m.mean_acc for m in t])
+        row["selection"] = runs[0].selection.rule
+        if len(t[0].classes) <= MAX_CLASS_COLUMNS:  # ImageNet's 1,000 stay in the records
+            for i, cls in enumerate(t[0].classes):
+                row[cls] = mean_se([getattr(m, per_class)[i] for m in t])
+        first = next(iter(target[0]))
+        row["_sort"] = (not ranked(protocol, runs[0]),
+                        -float(np.mean([h[first] or 0 for h in target])))
+        row["_points"] = ([h[first] for h in source], [h[first] for h in target], first)
+        rows.append(row)
+    if not rows:
+        return Reproduced(pd.DataFrame(), pd.Series())
+    df = pd.DataFrame(rows).sort_values("_sort", kind="stable").drop(columns="_sort")
+    df = df.reset_index(drop=True)
+    points = df.pop("_points")
+    # Per-class columns last, whichever row introduced the other columns.
+    classes = [c for c in records[0].metrics["target"].classes if c in df.columns]
+    df = df[[c for c in df.columns if c not in classes] + classes]
+    return Reproduced(df.fillna("-"), points)

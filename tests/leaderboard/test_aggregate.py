@@ -1,0 +1,67 @@
+from scipy import stats
+
+from harness.leaderboard import build_pages
+from harness.leaderboard.aggregate import reproduced, split_runs
+from harness.protocol import load_protocol
+from harness.results import load_records, write_record
+
+DIGITS = load_protocol("digits_mnist_optdigits")
+
+
+def test_mean_and_standard_error_over_seeds(tmp_path, digits_runs):
+    digits_runs(tmp_path)
+    pages, problems, plots = build_pages(tmp_path)
+    assert not problems
+    page = pages["digits_mnist_optdigits.md"]
+    accs = [70.0, 72.0, 77.0]
+    assert f"{sum(accs) / 3:.2f} ± {stats.sem(accs):.2f}" in page
+    assert "plots/digits_mnist_optdigits_tradeoff.png" in page and plots
+    rows = reproduced(DIGITS, load_records(tmp_path)[0])
+    assert list(rows.table["method"]) == ["source_only",
+                                          "oracle (upper bound: trained on target labels)"]
+    assert list(rows.table["seeds"]) == [3, 1]
+    assert {"target acc", "source acc", "selection"} <= set(rows.table.columns)
+    # The plot's points follow the table's rows, unformatted.
+    assert [p[1] for p in rows.points] == [accs, [99.0]]
+
+
+def test_a_target_label_user_is_not_ranked_even_when_best(tmp_path, make_record, digits_runs):
+    digits_runs(tmp_path)
+    write_record(make_record(0, 95.0, protocol_hash=DIGITS.hash, method="finetune",
+                             uses_target_labels=True, classes=[str(i) for i in range(10)]),
+                 tmp_path)
+    table = reproduced(DIGITS, load_records(tmp_path)[0]).table
+    assert list(table["method"]) == ["source_only", "oracle (upper bound: trained on target labels)",
+                                     "finetune (uses target labels: not ranked)"]
+    index = build_pages(tmp_path)[0]["README.md"]
+    assert "source_only: target acc 73.00 ± 2.08" in index
+
+
+def test_runs_of_another_protocol_version_are_excluded(tmp_path, make_record, digits_runs):
+    digits_runs(tmp_path)
+    write_record(make_record(5, 10.0, protocol_hash="other", method="source_only"), tmp_path)
+    write_record(make_record(6, 11.0, protocol_hash=DIGITS.hash, method="source_only",
+                             overrides={"train.iters": 3}), tmp_path)
+    write_record(make_record(7, 12.0, protocol_hash=DIGITS.hash, method="st",
+                             overrides={"model.init": "weights.pth"}), tmp_path)
+    current, excluded = split_runs(DIGITS, load_records(tmp_path)[0])
+    assert sorted(r.seed for r in excluded) == [5, 6]
+    assert sorted(r.seed for r in current) == [0, 0, 1, 2, 7]
+    page = build_pages(tmp_path)[0]["digits_mnist_optdigits.md"]
+    assert "Excluded: 2 run(s)" in page and "10.00" not in page and "11.00" not in page
+    assert "12.00" in page  # a local weights path does not change the benchmark
+
+
+def test_synthia_page_reports_16_and_13_class_means_not_19(tmp_path, make_record):
+    name = "synthia_cityscapes"
+    proto = load_protocol(name)
+    subsets = {"synthia16": {"miou": 40.0, "classes": []},
+               "synthia13": {"miou": 46.0, "classes": []}}
+    write_record(make_record(0, 30.0, name=name, protocol_hash=proto.hash, method="plca",
+                             classes=[f"c{i}" for i in range(19)], task="segmentation",
+                             subsets=subsets), tmp_path)
+    page = build_pages(tmp_path)[0][f"{name}.md"]
+    header = next(line for line in page.splitlines() if line.startswith("| method"))
+    assert "target mIoU synthia16" in header and "target mIoU synthia13" in header
+    assert "target mIoU |" not in header
+    assert "40.00" in page and "46.00" in page

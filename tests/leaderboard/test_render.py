@@ -1,0 +1,49 @@
+import pandas as pd
+from markdown_it import MarkdownIt
+
+from harness.leaderboard import build_pages
+from harness.leaderboard.render import escape, markdown_table
+from harness.protocol import load_protocol
+from harness.results import write_record
+
+DIGITS = load_protocol("digits_mnist_optdigits")
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    """The cells' text of the first table, as a GFM parser reads it (an independent reference)."""
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    rows, row = [], None
+    for t in tokens:
+        if t.type == "tr_open":
+            row = []
+            rows.append(row)
+        elif t.type == "inline" and row is not None:
+            row.append("".join(c.content for c in t.children if c.type in ("text", "code_inline")))
+        elif t.type == "table_close":
+            break
+    return rows
+
+
+def test_escaped_strings_stay_in_their_cell():
+    df = pd.DataFrame({"method|name": ["a|b\nc", "x`y`z", "back\\|slash"], "n": [1, 2, 3]})
+    rows = table_rows(markdown_table(df))
+    assert rows == [["method|name", "n"], ["a|b c", "1"], ["x`y`z", "2"],
+                    ["back\\|slash", "3"]]
+    assert escape("plain_name (uses target labels: not ranked)") == (
+        "plain_name (uses target labels: not ranked)")
+
+
+def test_a_method_name_with_a_pipe_and_a_newline_does_not_break_the_page(tmp_path, make_record,
+                                                                       digits_runs):
+    digits_runs(tmp_path)
+    write_record(make_record(0, 90.0, protocol_hash=DIGITS.hash, method="evil|method\nname",
+                             classes=[str(i) for i in range(10)]), tmp_path)
+    pages = build_pages(tmp_path)[0]
+    page = pages["digits_mnist_optdigits.md"]
+    rows = table_rows(page[page.index("## Reproduced"):])
+    assert all(len(row) == len(rows[0]) for row in rows) and len(rows) == 4
+    assert [row[0] for row in rows[1:]] == [
+        "evil|method name", "source_only", "oracle (upper bound: trained on target labels)"]
+    index = table_rows(pages["README.md"])
+    best = next(row for row in index if row[0] == "digits_mnist_optdigits")
+    assert len(best) == len(index[0]) and best[-1] == "evil|method name: target acc 90.00"
