@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "checksums)")
     fetch.add_argument("--protocol", required=True)
     fetch.add_argument("--data-root", type=Path)
+    prepare = data_verbs.add_parser("prepare", help="generate files a loader needs that the "
+                                                    "archive does not ship (cityscapes: "
+                                                    "*_gtFine_labelTrainIds.png)")
+    prepare.add_argument("--dataset", required=True)
+    prepare.add_argument("--data-root", type=Path, required=True,
+                         help="the dataset's own folder (cityscapes: the one holding gtFine/)")
     fixtures = data_verbs.add_parser("fixtures", help="write tiny format-faithful datasets")
     fixtures.add_argument("--dataset", required=True)
     fixtures.add_argument("--out", type=Path, required=True)
@@ -157,6 +163,12 @@ def cmd_data(args) -> int:
         from harness.data.fixtures import write_fixtures
 
         print(write_fixtures(args.dataset, args.out))
+        return 0
+    if args.data_verb == "prepare":
+        from harness.data.prepare import prepare
+
+        done = prepare(args.dataset, args.data_root, _console(stderr=True))
+        print(f"{args.dataset}: wrote {done.written} file(s), kept {done.skipped} already there")
         return 0
     from harness import paths
     from harness.plan import split_overrides

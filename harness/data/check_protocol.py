@@ -1,8 +1,9 @@
-"""``harness data check``: every problem of a protocol's data, in one table."""
+"""``harness data check``: every problem of a protocol's data, as a table or as log lines."""
 
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from harness import paths
 from harness.protocol import load_protocol
@@ -14,7 +15,7 @@ def protocol_problems(protocol_name: str, data_root: Path | None, sets: dict | N
     Counts are checked against the official sizes of the splits the protocol
     uses, or against ``options.subset`` where the protocol declares one.
     """
-    from harness.data.check import check_dataset
+    from harness.data.layout_check import check_dataset
     from harness.data.segmentation import seg_datasets
 
     p = load_protocol(protocol_name, sets or {})
@@ -23,7 +24,7 @@ def protocol_problems(protocol_name: str, data_root: Path | None, sets: dict | N
     for domain_name in ("source", "target"):
         domain = getattr(p, domain_name)
         if domain.dataset not in seg_datasets():
-            found += [(domain_name, pr) for pr in _check_builtin(domain, root)]
+            found += [(domain_name, pr) for pr in _check_built(domain, root)]
             continue
         used = sorted({domain.train_split, domain.test_split})
         options = {k: v for k, v in domain.options.items() if k not in ("subset", "stride")}
@@ -35,34 +36,59 @@ def protocol_problems(protocol_name: str, data_root: Path | None, sets: dict | N
     return found
 
 
-def _check_builtin(domain, root: Path):
-    """Digit datasets: building them reads the files and verifies the pinned split."""
+def _check_built(domain, root: Path):
+    """Digit and image-set datasets: building one reads and validates its files (the
+    readers of ``harness.data.digit_readers`` report every finding) and verifies a
+    pinned split, exactly as a run's loader does."""
+    from harness.data.digit_readers import DigitFileError
     from harness.data.segmentation import Problem
     from harness.registry import DATASETS
 
     problems = []
-    for split in (domain.train_split, domain.test_split):
+    for split, test in ((domain.train_split, False), (domain.test_split, True)):
+        # The same constructor options as the run's config (harness.config).
+        cfg = {"type": domain.dataset, "split": split, **domain.options,
+               **(domain.test_options if test else {})}
+        if domain.data_root is not None:
+            cfg["data_root"] = str(root / domain.data_root)
         try:
-            extra = {} if domain.data_root is None else {"data_root": str(root / domain.data_root)}
-            DATASETS.build({"type": domain.dataset, "split": split, **domain.options, **extra})
+            DATASETS.build(cfg)
+        except DigitFileError as exc:
+            problems += exc.problems
         except Exception as exc:  # every failure is reported, none stops the check
             problems.append(Problem(f"{domain.dataset}:{split}", str(exc),
                                     "reinstall the package that ships it, or fix the protocol"))
-    return problems
+    return list(dict.fromkeys(problems))  # both splits may read the same file
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def check_protocol_data(protocol_name: str, data_root: Path | None, console,
                         sets: dict | None = None) -> int:
+    """Print every problem; 1 if any is an error. On a terminal, one table; otherwise
+    (CI logs, pipes) one problem per unwrapped line, so a path is never split and
+    ``grep`` finds it."""
     found = protocol_problems(protocol_name, data_root, sets)
     errors = [pr for _, pr in found if pr.severity == "error"]
     if not found:
         console.print(f"{protocol_name}: data OK", style="green", markup=False)
         return 0
-    table = Table(title=f"{protocol_name}: {len(errors)} error(s), "
-                        f"{len(found) - len(errors)} warning(s)", title_justify="left")
+    title = f"{protocol_name}: {len(errors)} error(s), {len(found) - len(errors)} warning(s)"
+    if not console.is_terminal:
+        lines = [title] + [
+            f"{pr.severity}: {domain}: {pr.path}: {_one_line(pr.problem)}; "
+            f"fix: {_one_line(pr.fix)}"
+            for domain, pr in found
+        ]
+        for line in lines:
+            console.print(line, soft_wrap=True, markup=False, highlight=False, emoji=False)
+        return 1 if errors else 0
+    table = Table(title=title, title_justify="left")
     for col in ("domain", "severity", "path", "problem", "fix"):
         table.add_column(col, overflow="fold")
     for domain, pr in found:
-        table.add_row(domain, pr.severity, pr.path, pr.problem, pr.fix)
+        table.add_row(*(Text(v) for v in (domain, pr.severity, pr.path, pr.problem, pr.fix)))
     console.print(table)
     return 1 if errors else 0

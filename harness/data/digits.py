@@ -31,6 +31,7 @@ from harness.data.digit_readers import (
 )
 from harness.data.splits import SplitMismatchError, split_hash, stratified_split
 from harness.names import check_name
+from harness.protocol import ProtocolError
 from harness.registry import DATASETS
 
 
@@ -161,14 +162,15 @@ class DigitsDataset(_TensorDigits):
 
 
 #: Digit datasets as distributed: name -> split -> (files under the data root, reader).
+#: A reader takes the files, ``split`` and ``subset`` and validates its format.
 DIGIT_FILES: dict[str, dict[str, tuple[tuple[str, ...], Callable]]] = {
     "mnist": {
         "train": (("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"), read_mnist_idx),
         "test": (("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"), read_mnist_idx),
     },
     "usps": {
-        "train": (("usps.h5",), functools.partial(read_usps_h5, split="train")),
-        "test": (("usps.h5",), functools.partial(read_usps_h5, split="test")),
+        "train": (("usps.h5",), read_usps_h5),
+        "test": (("usps.h5",), read_usps_h5),
     },
     "usps_libsvm": {
         "train": (("usps.bz2",), read_usps_libsvm),
@@ -188,12 +190,22 @@ DIGIT_FILES: dict[str, dict[str, tuple[tuple[str, ...], Callable]]] = {
 
 
 @functools.lru_cache(maxsize=4)
-def read_digit_files(source: str, split: str, data_root: str) -> tuple[np.ndarray, np.ndarray]:
-    """One split of a distributed digit dataset (cached: a run reads each split twice)."""
+def read_digit_files(source: str, split: str, data_root: str,
+                     subset: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One split of a distributed digit dataset, validated (cached: a run reads each split twice).
+
+    The files must hold the official number of images of the split, or, with
+    ``subset``, at least ``subset`` images, of which the first ``subset`` are used.
+    """
     check_name("digit dataset", source, DIGIT_FILES)
     check_name(f"split of {source}", split, DIGIT_FILES[source])
+    if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int)
+                               or subset < 1):
+        raise ProtocolError(f"{source}: options.subset must be a positive number of images, "
+                            f"not {subset!r}; fix the protocol or the --set override")
     names, reader = DIGIT_FILES[source][split]
-    return reader(*(Path(data_root) / n for n in names))
+    images, labels = reader(*(Path(data_root) / n for n in names), split=split, subset=subset)
+    return images[:subset], labels[:subset]
 
 
 @DATASETS.register_module(name="digit_files")
@@ -203,6 +215,8 @@ class DigitFilesDataset(_TensorDigits):
     ``split`` is an official split of the files, or, when ``split_names`` is
     given, one part of a pinned stratified split of the file split
     ``file_split`` (e.g. the MNIST-M test split cut into adaptation and test).
+    ``subset`` declares that the files hold only part of the official split and
+    uses its first ``subset`` images (see :func:`read_digit_files`).
     Images are resized to ``size`` (antialiased bilinear, as PIL's resize in
     CyCADA's ``transforms.Resize``) and converted to ``channels``.
     """
@@ -220,15 +234,16 @@ class DigitFilesDataset(_TensorDigits):
         split_seed: int = 0,
         test_per_class: int = 0,
         split_sha256: str | None = None,
+        subset: int | None = None,
     ):
         if split_names is None:
-            images, targets = read_digit_files(source, split, str(data_root))
+            images, targets = read_digit_files(source, split, str(data_root), subset)
             index = np.arange(len(targets))
         else:
             if file_split is None or split_sha256 is None:
                 raise ValueError(f"{source}: a split drawn from the files needs file_split and "
                                  "split_sha256 in the protocol options")
-            images, targets = read_digit_files(source, file_split, str(data_root))
+            images, targets = read_digit_files(source, file_split, str(data_root), subset)
             index = pinned_part(targets, f"{source}:{file_split}", split, split_names,
                                 split_seed, test_per_class, split_sha256)
         x = torch.from_numpy(images[index])

@@ -5,7 +5,10 @@ Cityscapes 8-bit labelIds, SYNTHIA 16-bit 3-channel PNG with instance ids >= 256
 in G, NTHU 8-bit ``_eval.png``, BDD100K 8-bit trainIds), plus the decoy files that
 must not be read as labels. Images are seeded noise. Each label is a small id
 grid stretched to the image size; the grids hold every class, ignore ids, ids
-outside the evaluated subset, and id pairs that expose chained remapping (T1).
+outside the evaluated subset, and id pairs that expose chained remapping (T1);
+GTA5, Cityscapes and NTHU labels also carry the ids their grid lacks in their last
+pixel row, so every fixture holds every id of its label map. The last GTA5 frame's
+label is one row shorter than its image, as some real frames are.
 Sample ``i`` rolls the grid by ``i`` columns so samples differ.
 """
 
@@ -32,6 +35,15 @@ CITYSCAPES_GRID = np.array([
 ], dtype=np.uint8)
 # GTA5: one ignore cell replaced by 34 (license plate, must become 255).
 GTA5_GRID = np.where(CITYSCAPES_GRID == 1, 34, CITYSCAPES_GRID).astype(np.uint8)
+# The labelIds the grids above lack: void and rare classes (ego vehicle, rectification
+# border, out of roi, dynamic, ground, rail track, guard rail, bridge, tunnel, polegroup,
+# trailer), all mapped to 255. They fill the last pixel row of every label, where ego
+# vehicle and rectification border sit in real frames; with them each fixture holds every
+# id of its label map (checked by the tests).
+CITYSCAPES_EDGE = np.array([2, 3, 5, 6, 10, 14, 15, 16, 18, 30], dtype=np.uint8)
+GTA5_EDGE = np.array([1, 2, 3, 5, 6, 10, 14, 15, 16, 18, 30], dtype=np.uint8)
+# NTHU files may hold any Cityscapes labelId (all but the 13 evaluated become 255).
+NTHU_EDGE = np.array([1, 2, 3, 4, 5, 6, 9, 10, 13, 14, 15, 16, 18, 29, 30], dtype=np.uint8)
 SYNTHIA_GRID = np.array([
     [0, 1, 2, 3, 4, 5],
     [6, 7, 8, 9, 10, 11],
@@ -80,6 +92,17 @@ def stretch(grid: np.ndarray, size: tuple[int, int], roll: int = 0) -> np.ndarra
     ]
 
 
+def with_edge(grid: np.ndarray, edge: np.ndarray, size: tuple[int, int], roll: int = 0):
+    """``stretch(grid, size, roll)`` with ``edge`` stretched over its last pixel row."""
+    width, height = size
+    if height <= grid.shape[0] or width < len(edge):
+        raise ValueError(f"fixture size {size} is smaller than the {grid.shape[1]}x"
+                         f"{grid.shape[0]} label grid plus a row of {len(edge)} edge ids")
+    ids = stretch(grid, size, roll)
+    ids[-1] = stretch(edge[None], (width, 1), roll)[0]
+    return ids
+
+
 def _noise(seed: int, size: tuple[int, int]) -> np.ndarray:
     width, height = size
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
@@ -102,13 +125,17 @@ def _colorize(ids: np.ndarray) -> np.ndarray:
 
 
 def _gta5(out: Path, n: int, size: tuple[int, int]) -> Path:
+    """The last frame's label is one row shorter than its image: real GTA5 has such
+    pairs (datasets.md 3.5), which the loader resizes (``GTA5.SIZE_MISMATCH``)."""
     root = out / "gta5"
     palette = np.zeros((256, 3), dtype=np.uint8)
     palette[: len(CITYSCAPES_COLORS)] = CITYSCAPES_COLORS
+    width, height = size
     for i in range(n):
         name = f"{i + 1:05d}.png"
         _save_rgb(root / "images" / name, i, size)
-        label = Image.fromarray(stretch(GTA5_GRID, size, i), mode="P")
+        label_size = (width, height - 1) if i == n - 1 else size
+        label = Image.fromarray(with_edge(GTA5_GRID, GTA5_EDGE, label_size, i), mode="P")
         label.putpalette(palette.ravel().tolist())
         (root / "labels").mkdir(parents=True, exist_ok=True)
         label.save(root / "labels" / name)
@@ -125,7 +152,7 @@ def _cityscapes(out: Path, n: int, size: tuple[int, int]) -> Path:
             stem = f"{city}_{i:06d}_000019"
             _save_rgb(root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", i, size)
             gt = root / "gtFine" / split / city
-            ids = stretch(CITYSCAPES_GRID, size, i)
+            ids = with_edge(CITYSCAPES_GRID, CITYSCAPES_EDGE, size, i)
             _save_gray(gt / f"{stem}_gtFine_labelIds.png", ids)
             # instanceIds: labelId * 1000 + k for instance classes (24..33), else labelId.
             instances = np.where(ids >= 24, ids.astype(np.uint16) * 1000 + 1, ids).astype(np.uint16)
@@ -167,7 +194,8 @@ def _nthu(out: Path, n: int, size: tuple[int, int]) -> Path:
             stem = f"pano_{3575 + i:05d}_2_0"
             _save_rgb(root / city / "Images" / "Test" / f"{stem}{ext}", seed + 50, size)
             _save_gray(
-                root / city / "Labels" / "Test" / f"{stem}_eval.png", stretch(NTHU_GRID, size, i)
+                root / city / "Labels" / "Test" / f"{stem}_eval.png",
+                with_edge(NTHU_GRID, NTHU_EDGE, size, i),
             )
     return root
 

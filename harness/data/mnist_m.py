@@ -17,40 +17,21 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from harness.data.digit_readers import load_mnistm_npz
 from harness.data.simcam_splits import build_camera, id_range
 from harness.registry import DATASETS
 
 MNIST_M_TEST_FILE = "mnist_m_test.npz"
-# Ganin & Lempitsky's release: 9,001 test images of 32x32 RGB (datasets.md §11).
-MNIST_M_TEST_SHAPE = (9001, 32, 32, 3)
 
 
 @functools.cache  # inflating the 21 MB .npz takes a second; every split of a run reads it
-def load_mnist_m_test(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images N,H,W,3 uint8, labels int64, ids) of the .npz, checked against the release.
+def load_mnist_m_test(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(images N,32,32,3 uint8, labels int64) of the whole release test split, validated
+    (digit_readers.load_mnistm_npz: 9,001 images of 32x32 RGB, ids in file order).
 
     Shared between callers: slice and copy, never write into them.
     """
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} does not exist; pass --data-root the folder that holds {MNIST_M_TEST_FILE}"
-        )
-    with np.load(path, allow_pickle=False) as z:
-        missing = {"images", "labels", "filenames"} - set(z.files)
-        if missing:
-            raise ValueError(f"{path}: arrays {sorted(missing)} are missing; expected "
-                             "images, labels and filenames as the digits kit stores them")
-        images, labels, names = z["images"], z["labels"], z["filenames"]
-    if images.shape != MNIST_M_TEST_SHAPE or images.dtype != np.uint8:
-        raise ValueError(
-            f"{path}: images are {images.dtype} {images.shape}, expected uint8 "
-            f"{MNIST_M_TEST_SHAPE} (the 32x32 release, not a regenerated 28x28 copy)"
-        )
-    ids = np.array([int(Path(str(n)).stem) for n in names])
-    if len(labels) != len(images) or not np.array_equal(ids, np.arange(len(images))):
-        raise ValueError(f"{path}: labels/filenames do not list images 00000000..00009000 in "
-                         "order; rebuild the .npz from the label file")
-    return images, labels.astype(np.int64), ids
+    return load_mnistm_npz(path, "test")
 
 
 @DATASETS.register_module(name="mnist_m")
@@ -67,10 +48,10 @@ class MnistMCamera(Dataset):
         path = Path(data_root) / MNIST_M_TEST_FILE
         where = f"mnist_m at {path}"
         ids = id_range(id_ranges, split, where)
-        images, labels, all_ids = load_mnist_m_test(path)
-        if ids.stop > len(all_ids):
+        images, labels = load_mnist_m_test(path)
+        if ids.stop > len(labels):
             raise ValueError(f"{where}: split {split!r} reaches id {ids.stop - 1} but the file "
-                             f"ends at {all_ids[-1]}; fix id_ranges in the protocol")
+                             f"ends at {len(labels) - 1}; fix id_ranges in the protocol")
         pixels = torch.from_numpy(images[ids.start:ids.stop]).permute(0, 3, 1, 2).contiguous()
         camera_fn = build_camera(camera, where)
         if camera_fn is not None:

@@ -1,11 +1,13 @@
+import h5py
 import numpy as np
 import pytest
 import torch
 
-from harness.data.digits import DIGIT_SOURCES, DigitsDataset, fit_canvas
+from harness.data.digit_readers import DigitFileError
+from harness.data.digits import DIGIT_SOURCES, DigitFilesDataset, DigitsDataset, fit_canvas
 from harness.data.splits import SplitMismatchError, split_hash, stratified_split
 from harness.data.wrappers import WithoutLabels
-from harness.protocol import load_protocol
+from harness.protocol import ProtocolError, load_protocol
 
 PROTOCOL = load_protocol("digits_mnist_optdigits")
 
@@ -66,3 +68,33 @@ def test_fit_canvas_centres_the_box():
     inside = out[0, 0, 4:24, 4:24]
     assert torch.allclose(inside, torch.ones_like(inside), atol=1e-6)
     assert float(out.sum()) == pytest.approx(400.0, rel=1e-6)  # nothing outside the box
+
+
+def _usps_h5(path, n_train):
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        for split, n in (("train", n_train), ("test", 2007)):
+            f[f"{split}/data"] = rng.random((n, 256), dtype=np.float32)
+            f[f"{split}/target"] = (np.arange(n) % 10).astype(np.int32)
+    return path
+
+
+def test_the_loader_refuses_a_truncated_file_unless_a_subset_is_declared(tmp_path):
+    # A 50-image train split used to load as a silently smaller benchmark.
+    _usps_h5(tmp_path / "usps.h5", 50)
+    usps = load_protocol("digits_mnist5k_usps").target.options
+    with pytest.raises(DigitFileError, match=r"usps\.h5: 50 images in the train split, the "
+                                             "official train split has 7291"):
+        DigitFilesDataset(split="train", data_root=str(tmp_path), **usps)
+    assert len(DigitFilesDataset(split="train", data_root=str(tmp_path), subset=50, **usps)) == 50
+    with pytest.raises(ProtocolError, match="positive number of images, not 0"):
+        DigitFilesDataset(split="train", data_root=str(tmp_path), subset=0, **usps)
+
+
+def test_a_subset_of_the_full_file_takes_its_first_images(tmp_path):
+    _usps_h5(tmp_path / "usps.h5", 7291)
+    usps = load_protocol("digits_mnist5k_usps").target.options
+    full = DigitFilesDataset(split="train", data_root=str(tmp_path), **usps)
+    part = DigitFilesDataset(split="train", data_root=str(tmp_path), subset=30, **usps)
+    assert len(full) == 7291 and len(part) == 30
+    assert torch.equal(part.images, full.images[:30]) and torch.equal(part.labels, full.labels[:30])

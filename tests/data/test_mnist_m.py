@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness.data.digit_readers import DigitFileError
 from harness.data.mnist_m import MnistMCamera
 from harness.protocol import load_protocol
 from harness.transforms.simcam import lab_rotate
@@ -43,10 +44,10 @@ def test_target_is_the_source_images_through_the_camera():
 def test_a_regenerated_28x28_copy_is_rejected(tmp_path):
     np.savez(tmp_path / "mnist_m_test.npz", images=np.zeros((10, 28, 28, 3), np.uint8),
              labels=np.zeros(10, np.int64), filenames=np.array([f"{i:08d}.png" for i in range(10)]))
-    with pytest.raises(ValueError, match="32x32 release"):
+    with pytest.raises(DigitFileError, match=r"images are \(28, 28, 3\) each.*32x32 release"):
         MnistMCamera(str(tmp_path), "test", {"test": [0, 9]})
 
 
 def test_missing_file_names_the_data_root(tmp_path):
-    with pytest.raises(FileNotFoundError, match="--data-root"):
+    with pytest.raises(DigitFileError, match=r"mnist_m_test\.npz: missing .*--data-root"):
         MnistMCamera(str(tmp_path), "test", {"test": [0, 9]})

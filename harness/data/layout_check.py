@@ -3,7 +3,7 @@
 Checks the layout, image counts per split (official sizes, or a declared
 subset), image/label pairing, that every image file is intact, and that every
 label file decodes at its real bit depth with the image's size and only valid
-ids. ``harness data check`` prints the list as one table.
+ids. ``harness data check`` prints the list (``harness.data.check_protocol``).
 """
 
 from __future__ import annotations
