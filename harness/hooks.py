@@ -1,12 +1,10 @@
 """Hooks: RNG state in checkpoints (exact resume), rich progress bars, method rounds."""
 
-import random
 from pathlib import Path
 
-import numpy as np
-import torch
 from mmengine.hooks import Hook
 
+from harness import rng
 from harness.registry import HOOKS
 from harness.rounds import Artifacts, RoundContext
 from harness.utils import unwrap
@@ -21,24 +19,11 @@ class RngStateHook(Hook):
     """
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        np_state = np.random.get_state()
-        checkpoint["rng_state"] = {
-            "python": random.getstate(),
-            "numpy": (np_state[0], np_state[1].tolist(), *np_state[2:]),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
+        checkpoint["rng_state"] = rng.capture()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = checkpoint.get("rng_state")
-        if state is None:
-            return
-        random.setstate(state["python"])
-        name, keys, *rest = state["numpy"]
-        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+        if "rng_state" in checkpoint:
+            rng.restore(checkpoint["rng_state"])
 
 
 @HOOKS.register_module()
@@ -129,3 +114,30 @@ class RoundsHook(Hook):
         length = self._round_length(runner)
         if runner.iter > 0 and runner.iter % length == 0:
             self._start_round(runner, runner.iter // length)
+
+
+@HOOKS.register_module()
+class EvalPointsHook(Hook):
+    """Keeps the evaluation points in checkpoints, and evaluates a point a resumed run missed.
+
+    mmengine saves a checkpoint before the evaluation of the same iteration, so a
+    run resumed from it (or from the final checkpoint, when the record was never
+    written) evaluates that point again first. Evaluation leaves the random
+    generators untouched, so the resumed run still equals an uninterrupted one.
+    """
+
+    priority = "LOW"
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint["eval_points"] = runner.val_loop.points
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        runner.val_loop.points = list(checkpoint.get("eval_points", []))
+
+    def before_train(self, runner) -> None:
+        loop = runner.train_loop
+        due = runner.iter >= loop.val_begin and (
+            runner.iter % loop.val_interval == 0 or runner.iter == runner.max_iters)
+        done = {p["iter"] for p in runner.val_loop.points}
+        if runner.iter > 0 and due and runner.iter not in done:
+            runner.val_loop.run()

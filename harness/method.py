@@ -78,6 +78,9 @@ class UDAMethod(BaseModel):
     #: Several optimizers (adversarial methods): ``optim_wrapper_cfg`` returns a
     #: ``MultiOptimWrapperConstructor`` config and the method overrides ``train_step``.
     multi_optimizer: ClassVar[bool] = False
+    #: ``predict_probs`` returns the features the prediction is computed from, so
+    #: feature-based validators (SND on features, DEV) can score the method.
+    exposes_features: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -85,6 +88,10 @@ class UDAMethod(BaseModel):
         if (cls.train_step is not UDAMethod.train_step) != cls.multi_optimizer:
             raise TypeError(f"{cls.__name__}: override train_step exactly when it declares "
                             "multi_optimizer = True")
+        if cls.predict is not UDAMethod.predict and (
+                cls.predict_probs is UDAMethod.predict_probs):
+            raise TypeError(f"{cls.__name__}: a method that overrides predict also overrides "
+                            "predict_probs, so validators score what it predicts")
         if cls.source_free and ("source" in cls.train_domains or not cls.needs_source_model):
             raise TypeError(f"{cls.__name__}: a source_free method trains on the target only "
                             "and declares needs_source_model = True")
@@ -167,6 +174,12 @@ class UDAMethod(BaseModel):
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         """Test-time logits; methods that change inference (calibrator, PLCA) override it."""
         return self.logits(inputs)
+
+    def predict_probs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Class probabilities at the head's resolution and the features they are computed
+        from (None where ``exposes_features`` is False): what validators read."""
+        features = self.net.forward_features(self.normalize(inputs))
+        return self.net.classify(features).softmax(1), features
 
     # -- mmengine plumbing ----------------------------------------------------
     def forward(self, inputs=None, data_samples=None, mode="tensor", source=None, target=None):

@@ -148,6 +148,13 @@ def make_plan(
     check_name("backbone", backbone, backbone_names())
     hp = build_hparams(cls.HParams, {**(settings.hparams if settings else {}), **user_hparams},
                        method)
+    if proto.selection.validators:  # fail now, not at the first evaluation point
+        from harness.evaluation import validate
+        from harness.selection import check_validator_names
+
+        check_validator_names(proto)
+        validate.build(proto.selection.validators, method, cls.exposes_features,
+                       proto.selection.source_val_fraction is not None)
     model_options = {**proto.model, **model}
     hparams = dataclasses.asdict(hp)
     key = paths.run_key(proto.hash, method, backbone, seed, hparams, model_options)

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness import PROJECT_ROOT
 from harness.errors import HarnessError
@@ -52,6 +52,16 @@ class Eval(_Strict):
     input_size: list[int] | None = Field(default=None, min_length=2, max_length=2)
     align_corners: bool = False
     batch: int = Field(default=64, gt=0)
+    #: Evaluate every ``interval`` iterations (and after the last), for model selection.
+    interval: int | None = Field(default=None, gt=0)
+    #: Or: evaluate at ``points`` evenly spaced iterations, the last included.
+    points: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_schedule(self):
+        if self.interval is not None and self.points is not None:
+            raise ValueError("give eval.interval or eval.points, not both")
+        return self
 
 
 class Train(_Strict):
@@ -79,9 +89,21 @@ class Train(_Strict):
 
 
 class Selection(_Strict):
-    #: ``last``: the final iterate; ``source_val``: best on source validation;
-    #: ``oracle``: best on target labels (flagged on the leaderboard).
-    rule: Literal["last", "source_val", "oracle"]
+    #: Which evaluation point the headline number comes from: ``last`` (the final
+    #: iterate), ``source_val`` (best on the held-out source validation split), a
+    #: validator's name (best validator score on unlabeled target data), or
+    #: ``oracle`` (best on target-test labels: the upper bound of selection, flagged).
+    rule: str
+    #: UDA validators scored at every evaluation point (``harness list validators``).
+    validators: list[str] = Field(default_factory=list)
+    #: Share of the source training split held out as source validation (seeded).
+    source_val_fraction: float | None = Field(default=None, gt=0, lt=1)
+    source_val_seed: int = 0
+    #: Validators read this many unlabeled target training images (seeded); all if unset.
+    target_val_size: int | None = Field(default=None, gt=0)
+    target_val_seed: int = 0
+    #: Segmentation validators read this many pixels per image (seeded, head resolution).
+    pixels_per_image: int = Field(default=1024, gt=0)
 
 
 class Defaults(_Strict):
@@ -128,6 +150,13 @@ class Protocol(_Strict):
     eval: Eval
     train: Train
     selection: Selection
+
+    @model_validator(mode="after")
+    def _selection_fits(self):
+        from harness.selection import check_selection
+
+        check_selection(self)
+        return self
     reported: Reported | None = None
     #: Per-method settings, keyed by registered method name.
     methods: dict[str, MethodSettings] = Field(default_factory=dict)

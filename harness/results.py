@@ -112,6 +112,22 @@ class SelectionInfo(_Strict):
     rule: str
     iter: int
     uses_target_labels: bool
+    #: Every rule the run could apply -> the iteration it picks (``oracle`` included,
+    #: flagged: it reads target-test labels). Empty in records from before selection.
+    picks: dict[str, int] = {}
+
+
+class EvalPoint(_Strict):
+    """One evaluation during training: what every selection rule reads."""
+
+    iter: int
+    #: Target test split (read for reporting and by the ``oracle`` rule only).
+    target: DomainMetrics
+    source: DomainMetrics
+    #: Held-out source validation split, where the protocol declares one.
+    source_val: DomainMetrics | None = None
+    #: Validator name -> score on unlabeled target training data.
+    validators: dict[str, float] = {}
 
 
 class TrainInfo(_Strict):
@@ -134,11 +150,14 @@ class RunRecord(_Strict):
     packages: dict[str, str]
     device: DeviceInfo
     #: The evaluated splits; both are required (two keys of two possible).
-    data: Annotated[dict[Literal["source_test", "target_test"], SplitData], Field(min_length=2)]
+    data: Annotated[dict[Literal["source_test", "target_test", "source_val", "target_val"],
+                          SplitData], Field(min_length=2)]
     classes: ClassSet
     selection: SelectionInfo
     train: TrainInfo
     metrics: dict[Literal["target", "source"], DomainMetrics]
+    #: Every evaluation point, in order (records from before periodic evaluation: none).
+    evaluations: list[EvalPoint] = []
 
     @field_validator("metrics")
     @classmethod

@@ -81,6 +81,11 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
     p, cls = plan.protocol, plan.method_cls
     net = unwrap(model).net
     loaders = {"source_test": val.loaders["source"], "target_test": val.loaders["target"]}
+    if "source_val" in val.loaders:
+        loaders["source_val"] = val.loaders["source_val"]
+    if val.target_val is not None:
+        loaders["target_val"] = val.target_val
+    picks = val.picks()
     record = finalize({
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "protocol": {"name": p.name, "task": p.task, "hash": plan.file_hash,
@@ -100,11 +105,12 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
                  for name, loader in loaders.items()},
         "classes": {"name": plan.classes.name, "version": plan.classes.version,
                     "fingerprint": plan.classes.fingerprint, "subsets": list(p.report_subsets)},
-        "selection": {"rule": p.selection.rule, "iter": runner.iter,
-                      "uses_target_labels": p.selection.rule == "oracle"},
+        "selection": {"rule": p.selection.rule, "iter": picks[p.selection.rule],
+                      "uses_target_labels": p.selection.rule == "oracle", "picks": picks},
         "train": {"iters": runner.iter, "wall_time_s": round(wall, 3),
                   "config": p.train.model_dump(mode="json")},
         "metrics": val.domain_metrics(),
+        "evaluations": val.points,
     })
     if runner.rank == 0:
         meta = {"protocol": p.name, "protocol_hash": p.hash, "method": plan.method,

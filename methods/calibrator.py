@@ -114,6 +114,10 @@ class Calibrator(UDAMethod):
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.net(self.calibrate(self.normalize(inputs)))
 
+    def predict_probs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.net.forward_features(self.calibrate(self.normalize(inputs)))
+        return self.net.classify(features).softmax(1), features
+
     def loss(self, source, target):
         """The calibrator's loss: both discriminators should call calibrated images "source"."""
         zs, zt = self.normalize(source["inputs"]), self.normalize(target["inputs"])

@@ -88,8 +88,13 @@ class PLCA(UDAMethod):
         """
         if not self.hp.aggregate_at_inference:
             return self.logits(inputs)
+        return self.predict_probs(inputs)[0]
+
+    def predict_probs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.hp.aggregate_at_inference:
+            return super().predict_probs(inputs)
         alpha, chunk = self.hp.aggregation_alpha, self.hp.chunk_size
         features = spatial_aggregate(self.net.forward_features(self.normalize(inputs)), alpha,
                                      "cos", chunk)
         probs = self.net.classify(features).softmax(1)
-        return spatial_aggregate(probs, alpha, "kl", chunk)
+        return spatial_aggregate(probs, alpha, "kl", chunk), features

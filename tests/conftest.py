@@ -9,7 +9,7 @@ from harness.results import finalize
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 #: A run of the default protocol cut to seconds: few iterations, frequent checkpoints.
-TINY = ["train.iters=12", "train.checkpoint_interval=4", "train.log_interval=4"]
+TINY = ["train.iters=12", "train.checkpoint_interval=4", "train.log_interval=4", "eval.points=3"]
 
 
 @pytest.fixture

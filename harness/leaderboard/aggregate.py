@@ -76,6 +76,8 @@ def ranked(protocol: Protocol, record: RunRecord) -> bool:
 
 def method_label(protocol: Protocol, record: RunRecord) -> str:
     name = record.method.name
+    if record.selection.uses_target_labels:
+        name = f"{name} [selected on target labels]"
     if is_oracle(record):
         return f"{name} (upper bound: trained on target labels)"
     if record.method.uses_target_labels and not protocol.target_labels:
