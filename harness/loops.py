@@ -6,12 +6,12 @@ from pathlib import Path
 import torch
 from mmengine.runner import BaseLoop, IterBasedTrainLoop
 from mmengine.runner.amp import autocast
-from mmengine.runner.loops import _InfiniteDataloaderIterator
 
 from harness import rng, selection
 from harness.checkpoints import save_final
 from harness.errors import DataError
 from harness.evaluation import validate
+from harness.mmengine_private import diff_rank_seed, infinite_iterator
 from harness.registry import LOOPS
 from harness.utils import unwrap
 
@@ -46,11 +46,11 @@ class UDATrainLoop(IterBasedTrainLoop):
         iterators = {domain: self.dataloader_iterator}
         #: Training loaders by domain (self-training methods predict over the target's).
         self.loaders = {domain: self.dataloader}
-        diff_rank_seed = runner._randomness_cfg.get("diff_rank_seed", False)
         for name, cfg in (extra_dataloaders or {}).items():
-            loader = runner.build_dataloader(cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)
+            loader = runner.build_dataloader(cfg, seed=runner.seed,
+                                             diff_rank_seed=diff_rank_seed(runner))
             self.loaders[name] = loader
-            iterators[name] = _InfiniteDataloaderIterator(loader)
+            iterators[name] = infinite_iterator(loader)
         self.dataloader_iterator = _PairedIterator(iterators)
 
 

@@ -19,6 +19,8 @@ mmcv_compat.install()
 import mmseg.registry as _mmseg  # noqa: E402
 from mmengine.registry import Registry  # noqa: E402
 
+from harness.mmengine_private import registry_locations  # noqa: E402
+
 SCOPE = "harness"
 
 _LOCATIONS = {
@@ -35,7 +37,7 @@ def _child(attr: str) -> Registry:
     parent = getattr(_mmseg, attr)
     # A lookup that falls through to the parent does not import the parent's
     # modules, so the child imports them itself (e.g. mmseg's RandomCrop).
-    locations = _LOCATIONS.get(attr, []) + list(parent._locations)
+    locations = _LOCATIONS.get(attr, []) + registry_locations(parent)
     return Registry(parent.name, parent=parent, scope=SCOPE, locations=locations)
 
 
