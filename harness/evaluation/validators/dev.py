@@ -68,8 +68,9 @@ class DeepEmbeddedValidation(Validator):
             raise ValueError(f"dev folds must be >= 2, got {folds}")
         self.folds, self.seed = folds, seed
         # Scaled features and a bounded number of iterations keep the fit fast and convergent.
-        self.domain_classifier = domain_classifier or make_pipeline(
-            StandardScaler(), LogisticRegression(max_iter=1000))
+        if domain_classifier is None:
+            domain_classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        self.domain_classifier = domain_classifier
         self._source = Reservoir(max_samples, seed)  # rows: features, then the loss
         self._target = Reservoir(max_samples, seed + 1)
 

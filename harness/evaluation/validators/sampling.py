@@ -10,7 +10,8 @@ class Reservoir:
     order, row ``t`` after them replaces a uniformly drawn slot with
     probability ``capacity / (t + 1)``. One draw per row, so the sample does not
     depend on how the stream is cut into batches. Rows are kept on the CPU in
-    float64: memory is ``capacity * width * 8`` bytes.
+    float64: memory is ``capacity * width * 8`` bytes. Written here because no
+    maintained library offers a seeded, batch-invariant reservoir of tensors.
     """
 
     def __init__(self, capacity: int, seed: int = 0):
