@@ -53,11 +53,13 @@ class Validator(ABC):
     def all_reduce(self) -> None:
         """Combine the state of all processes, once, after the last ``update``."""
 
-    def _inputs(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        missing = sorted(self.reads - batch.keys())
+    def _inputs(self, batch: Mapping[str, torch.Tensor],
+                keys: frozenset[str] | None = None) -> dict[str, torch.Tensor]:
+        keys = self.reads if keys is None else keys
+        missing = sorted(keys - batch.keys())
         if missing:
             raise KeyError(f"validator {self.name!r} reads {missing}, absent from the batch")
-        return {key: batch[key].detach() for key in self.reads}
+        return {key: batch[key].detach() for key in keys}
 
 
 def probabilities(probs: torch.Tensor, key: str) -> torch.Tensor:

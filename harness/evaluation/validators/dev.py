@@ -75,7 +75,15 @@ class DeepEmbeddedValidation(Validator):
         self._target = Reservoir(max_samples, seed + 1)
 
     def update(self, batch) -> None:
-        inputs = self._inputs(batch)
+        """A source-validation batch, a target batch, or both in one: each side is kept
+        (evaluation reads the two splits one after the other)."""
+        if not batch.keys() & self.reads:
+            raise KeyError(f"validator 'dev' reads {sorted(self.reads)}, none in the batch")
+        if "target_features" in batch:
+            self._target.add(batch["target_features"].detach().flatten(1))
+        if not batch.keys() & (self.reads - {"target_features"}):
+            return
+        inputs = self._inputs(batch, self.reads - {"target_features"})
         probs = probabilities(inputs["source_probs"], "source_probs")
         labels = inputs["source_labels"].to(probs.device, torch.int64)
         keep = labels != IGNORE_INDEX
@@ -85,7 +93,6 @@ class DeepEmbeddedValidation(Validator):
         picked = probs[keep].gather(1, labels[keep][:, None]).clamp(EPS, 1 - EPS)
         features = inputs["source_features"].to(probs.device).flatten(1)[keep]
         self._source.add(torch.cat([features.double(), -picked.log()], dim=1))
-        self._target.add(inputs["target_features"].flatten(1))
 
     def all_reduce(self) -> None:
         self._source.all_gather()
