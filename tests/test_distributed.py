@@ -8,7 +8,7 @@ import sys
 import pytest
 
 TINY = ["--set", "train.iters=6", "--set", "train.checkpoint_interval=6", "--set",
-        "train.batch=32"]
+        "train.batch=32", "--set", "eval.points=2"]
 
 
 def torchrun(*args, cwd):
