@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from harness import PROJECT_ROOT
+from harness.sweep import add_sweep_parser, cmd_sweep
 
 DEFAULT_PROTOCOL = "digits_mnist_optdigits"
 RESULTS_DIR = PROJECT_ROOT / "results" / "runs"
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     drift = verbs.add_parser("drift", help="re-run the CI baselines and compare")
     drift.add_argument("--baseline", type=Path, default=PROJECT_ROOT / "results" / "baselines")
+    add_sweep_parser(verbs)
     return parser
 
 
@@ -184,7 +186,7 @@ def cmd_drift(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "eval": cmd_eval, "list": cmd_list, "data": cmd_data,
-            "leaderboard": cmd_leaderboard, "drift": cmd_drift}
+            "leaderboard": cmd_leaderboard, "drift": cmd_drift, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:
