@@ -183,19 +183,25 @@ def show_status(args) -> int:
     sweep = SweepDir(args.sweep_dir)
     queue = slurm_queue()
     statuses = [job_status(sweep, j, queue) for j in sweep.jobs()]
-    table = Table(title=str(sweep.root))
-    for column in ("protocol", "method", "done", "running", "pending", "failed", "elapsed"):
-        table.add_column(column, justify="left" if column in ("protocol", "method") else "right")
     groups: dict[tuple[str, str], list] = {}
     for s in statuses:
         groups.setdefault((s.job.protocol, s.job.method), []).append(s)
+    table = Table(title=str(sweep.root))
+    for column in ("protocol", "method"):
+        table.add_column(column, no_wrap=True,
+                         min_width=max((len(s.job.protocol if column == "protocol" else
+                                             s.job.method) for s in statuses), default=8))
+    for column in ("done", "running", "pending", "failed", "elapsed"):
+        table.add_column(column, justify="right")
     for (protocol, method), group in sorted(groups.items()):
         counts = Counter(s.state for s in group)
-        elapsed = sum(s.elapsed for s in group if s.elapsed is not None)
+        times = [s.elapsed for s in group if s.elapsed is not None]
         table.add_row(protocol, method, *(str(counts[k]) for k in ("done", "running",
                                                                     "pending", "failed")),
-                      _duration(elapsed))
+                      _duration(sum(times) if times else None))
     console = _console()
+    if not console.is_terminal:  # logs and pipes: the whole table, not rich's 80 columns
+        console.width = 160
     console.print(table)
     for s in statuses:
         if s.state == "failed":

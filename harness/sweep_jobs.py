@@ -183,26 +183,27 @@ class RunJob(submitit.helpers.Checkpointable):
         return str(job_dir)
 
 
-def slurm_queue() -> set[str]:
-    """Ids of the Slurm jobs (array tasks one by one) still pending or running.
+def slurm_queue() -> dict[str, str]:
+    """Slurm job id (array tasks one by one) -> state, for the jobs still in the queue.
 
     squeue, because submitit's watcher asks sacct, which needs Slurm's accounting database.
     """
     if shutil.which("squeue") is None:
-        return set()
-    out = subprocess.run(["squeue", "--noheader", "--array", "--format=%i"],
+        return {}
+    out = subprocess.run(["squeue", "--noheader", "--array", "--format=%i %T"],
                          capture_output=True, text=True, check=False).stdout
-    return set(out.split())
+    return dict(line.split() for line in out.splitlines() if line.strip())
 
 
-def _alive(submitted: dict, queue: set[str]) -> bool:
+def _queue_state(submitted: dict, queue: dict[str, str]) -> str | None:
+    """PENDING, RUNNING, ... while the job lives; None once it has gone."""
     if submitted["executor"] == "slurm":
-        return submitted["job_id"] in queue
+        return queue.get(submitted["job_id"])
     try:  # a local job is a child process of the machine that submitted it
         os.kill(int(submitted["job_id"]), 0)
     except (ProcessLookupError, PermissionError):
-        return False
-    return True
+        return None
+    return "RUNNING"
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ class JobStatus:
     job_id: str | None = None
 
 
-def job_status(sweep: SweepDir, job: Job, queue: set[str]) -> JobStatus:
+def job_status(sweep: SweepDir, job: Job, queue: dict[str, str]) -> JobStatus:
     job_dir = sweep.job_dir(job.name)
     found = record_of(job_dir)
     attempt = _read_json(job_dir / "attempt.json") or {}
@@ -231,8 +232,12 @@ def job_status(sweep: SweepDir, job: Job, queue: set[str]) -> JobStatus:
                          log, job_id=job_id)
     if submitted is None:
         return JobStatus(job, "pending")
-    if _alive(submitted, queue):
-        return JobStatus(job, "running" if attempt else "pending", elapsed, job_id=job_id)
+    live = _queue_state(submitted, queue)
+    if live is not None:
+        # Requeued after a preemption: pending again, with an attempt behind it.
+        running = bool(attempt) and live != "PENDING"
+        return JobStatus(job, "running" if running else "pending",
+                         elapsed if running else None, job_id=job_id)
     if attempt:
         return JobStatus(job, "failed", elapsed, "interrupted (killed, cancelled or preempted "
                          "and not requeued); re-run the sweep to resume it", log, job_id=job_id)

@@ -45,7 +45,7 @@ class Submission:
         return "slurm" if self.executor == "slurm" and self.slurm.gpus > 1 else "none"
 
 
-def plan(sweep: SweepDir, jobs: list[Job], queue: set[str]
+def plan(sweep: SweepDir, jobs: list[Job], queue: dict[str, str]
          ) -> tuple[list[JobStatus], list[JobStatus], list[Job]]:
     """(done, queued or running, to run): finished jobs and live ones are skipped; the rest
     run, each after the job that trains its source model."""
@@ -82,6 +82,8 @@ def slurm_executor(sweep: SweepDir, options: SlurmOptions, name: str) -> submiti
 
 
 def _submit_batch(executor, sweep: SweepDir, jobs: list[Job], kind: str) -> dict[str, str]:
+    if not jobs:
+        return {}
     try:
         with executor.batch():
             handles = [executor.submit(RunJob(), str(sweep.job_dir(j.name))) for j in jobs]
@@ -127,7 +129,7 @@ def run_local(sweep: SweepDir, jobs: list[Job], sub: Submission,
         for name, (job, handle) in list(running.items()):
             if handle.done():
                 del running[name]
-                ended[name] = job_status(sweep, job, set())
+                ended[name] = job_status(sweep, job, {})
                 report(ended[name])
         for job in list(waiting):
             if len(running) >= sub.parallel:
@@ -146,7 +148,7 @@ def _trainer_busy(sweep: SweepDir, name: str, running: dict, waiting: list[Job])
         return True
     # Started by an earlier `harness sweep` that is still running it.
     trainer = job_from_dir(sweep.job_dir(name))
-    status = job_status(sweep, trainer, set())
+    status = job_status(sweep, trainer, {})
     return status.state in ("running", "pending") and status.job_id is not None
 
 

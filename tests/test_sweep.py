@@ -159,11 +159,12 @@ def test_local_executor_orders_skips_and_reports_failures(tmp_path, make_record)
         return [sys.executable, str(fake), str(job_dir), job.provides or "",
                 str(int((job.method, job.seed) in failing)), str(record), str(order)]
 
-    jobs = expand_all([(Grid(protocols=[P], methods=["st", "cbst", "source_only", "oracle"],
-                             seeds=[0, 1]), "g")])
+    jobs = expand_all([(Grid(protocols=[P], methods=["st", "cbst", "source_only", "oracle"]),
+                        "g1"), (Grid(protocols=[P], methods=["st", "source_only"], seeds=[1]),
+                                "g2")])
     sweep = SweepDir(tmp_path / "sweep", create=True)
-    done, live, to_run = plan(sweep, jobs, set())
-    assert not done and not live and len(to_run) == 8
+    done, live, to_run = plan(sweep, jobs, {})
+    assert not done and not live and len(to_run) == 6
     # A job that had a checkpoint says it resumes (the argv always carries --resume).
     interrupted = next(j for j in to_run if (j.method, j.seed) == ("source_only", 0))
     (sweep.job_dir(interrupted.name) / "work").mkdir(parents=True)
@@ -174,7 +175,7 @@ def test_local_executor_orders_skips_and_reports_failures(tmp_path, make_record)
     assert sorted(s.job.name for s in reported) == sorted(j.name for j in jobs)
     state = {(s.job.method, s.job.seed): s for s in ended}
     assert {k for k, s in state.items() if s.state == "failed"} == {
-        ("oracle", 0), ("source_only", 1), ("st", 1), ("cbst", 1)}
+        ("oracle", 0), ("source_only", 1), ("st", 1)}
     assert state["oracle", 0].error == "error: boom"
     assert state["oracle", 0].log == sweep.job_dir(state["oracle", 0].job.name) / "run.log"
     trainer = state["source_only", 1].job.name
@@ -192,10 +193,10 @@ def test_local_executor_orders_skips_and_reports_failures(tmp_path, make_record)
     assert ("start", state["st", 1].job.name) not in times  # never ran: its trainer failed
 
     # Re-submitted: the finished jobs are skipped, the failed ones run again.
-    done, live, to_run = plan(sweep, jobs, set())
+    done, live, to_run = plan(sweep, jobs, {})
     assert {(s.job.method, s.job.seed) for s in done} == {
-        ("source_only", 0), ("st", 0), ("cbst", 0), ("oracle", 1)}
-    assert {(j.method, j.seed) for j in to_run} == set(failing) | {("st", 1), ("cbst", 1)}
+        ("source_only", 0), ("st", 0), ("cbst", 0)}
+    assert {(j.method, j.seed) for j in to_run} == set(failing) | {("st", 1)}
     assert main(["sweep", "status", str(sweep.root)]) == 0
 
 
@@ -204,10 +205,12 @@ def test_a_job_whose_process_is_gone_without_ending_is_reported_interrupted(tmp_
     sweep = SweepDir(tmp_path / "sweep", create=True)
     job_dir = sweep.job_dir(job.name)
     write_job(job_dir, job, [], "none")
-    assert job_status(sweep, job, set()).state == "pending"
+    assert job_status(sweep, job, {}).state == "pending"
     mark_submitted(job_dir, "slurm", "77_1", tmp_path / "x.err")
-    assert job_status(sweep, job, {"77_1"}).state == "pending"
+    assert job_status(sweep, job, {"77_1": "PENDING"}).state == "pending"
     (job_dir / "attempt.json").write_text(json.dumps({"started": 1.0}))
-    assert job_status(sweep, job, {"77_1"}).state == "running"
-    status = job_status(sweep, job, set())  # left the queue without ending: killed
+    assert job_status(sweep, job, {"77_1": "RUNNING"}).state == "running"
+    # Preempted and requeued: pending again until it restarts.
+    assert job_status(sweep, job, {"77_1": "PENDING"}).state == "pending"
+    status = job_status(sweep, job, {})  # left the queue without ending: killed
     assert status.state == "failed" and "interrupted" in status.error
