@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness import PROJECT_ROOT
 from harness.errors import HarnessError
+from harness.sweep import add_sweep_parser, cmd_sweep
 
 DEFAULT_PROTOCOL = "digits_mnist_optdigits"
 RESULTS_DIR = PROJECT_ROOT / "results" / "runs"
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     drift = verbs.add_parser("drift", help="re-run the CI baselines and compare")
     drift.add_argument("--baseline", type=Path, default=PROJECT_ROOT / "results" / "baselines")
+    add_sweep_parser(verbs)
     return parser
 
 
@@ -198,7 +200,7 @@ def cmd_drift(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "eval": cmd_eval, "list": cmd_list, "data": cmd_data,
-            "leaderboard": cmd_leaderboard, "drift": cmd_drift}
+            "leaderboard": cmd_leaderboard, "drift": cmd_drift, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:
