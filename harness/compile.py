@@ -235,7 +235,7 @@ def compile_config(
     resume: bool = False,
     quiet: bool = False,
 ) -> Config:
-    from harness.data.labelmaps import get_classes, subset_indices
+    from harness.data.classes import get_classes, subset_indices
 
     p = spec.protocol
     cls = method_class(spec.method)

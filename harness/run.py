@@ -54,7 +54,7 @@ def save_pretrained_source(spec: RunSpec, path: Path) -> None:
     import torch
     from mmengine.registry import DefaultScope
 
-    from harness.data.labelmaps import get_classes
+    from harness.data.classes import get_classes
     from harness.registry import MODELS
 
     if "pretrained" not in spec.model_options:
@@ -87,7 +87,7 @@ def train_and_record(cfg, spec: RunSpec, results_dir: Path) -> tuple[RunRecord, 
     """Run a compiled config; the record is written only after training and evaluation end."""
     from mmengine.runner import Runner
 
-    from harness.data.labelmaps import get_classes
+    from harness.data.classes import get_classes
 
     runner = Runner.from_cfg(cfg)
     start = time.perf_counter()

@@ -13,8 +13,8 @@ from mmengine.registry import DefaultScope
 from harness.checkpoints import save_final
 from harness.cli import main
 from harness.compile import compile_config, resolve
+from harness.data.classes import get_classes
 from harness.data.fixtures import fixture_datasets, write_fixtures
-from harness.data.labelmaps import get_classes
 from harness.evaluate import evaluate_checkpoint
 from harness.protocol import load_protocol, protocol_names
 from harness.registry import MODELS

@@ -15,7 +15,7 @@ def protocol_problems(protocol_name: str, data_root: Path | None, sets: dict | N
     """
     from harness.compile import default_data_root
     from harness.data.check import check_dataset
-    from harness.data.segmentation import seg_datasets
+    from harness.data.seg_base import seg_datasets
 
     p = load_protocol(protocol_name, sets or {})
     root = default_data_root(data_root)
@@ -37,7 +37,7 @@ def protocol_problems(protocol_name: str, data_root: Path | None, sets: dict | N
 
 def _check_builtin(domain, root: Path):
     """Digit datasets: building them reads the files and verifies the pinned split."""
-    from harness.data.segmentation import Problem
+    from harness.data.seg_base import Problem
     from harness.registry import DATASETS
 
     problems = []
