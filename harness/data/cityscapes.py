@@ -26,7 +26,8 @@ class Cityscapes(SegDataset):
     def __init__(self, data_root, split, pipeline=None, subset=None, label_type="labelIds", **kw):
         if label_type not in self._LABEL_SUFFIXES:
             raise ValueError(
-                f"cityscapes label_type must be one of {list(self._LABEL_SUFFIXES)}, not {label_type!r}"
+                f"cityscapes label_type must be one of {list(self._LABEL_SUFFIXES)}, "
+                f"not {label_type!r}"
             )
         self.label_type = label_type
         super().__init__(data_root, split, pipeline, subset, **kw)

@@ -1,6 +1,7 @@
 """Base of the segmentation datasets, read as distributed (layouts: datasets.md sections 3-7).
 
-Each dataset (one module each: ``gta5``, ``cityscapes``, ``synthia``, ``nthu``, ``bdd100k``) lists its image files, pairs each with its label file, and runs
+Each dataset (one module each: ``gta5``, ``cityscapes``, ``synthia``, ``nthu``,
+``bdd100k``) lists its image files, pairs each with its label file, and runs
 ``LoadRGBImage -> LoadSegLabel(label map) -> user pipeline -> PackSegSample``.
 An item is ``{"inputs": uint8 [3,H,W] RGB, "label": int64 [H,W] trainIds with
 255 = ignore, "meta": {img_path, label_path, ori_shape, img_shape}}``; unlabelled

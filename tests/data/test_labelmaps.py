@@ -127,5 +127,5 @@ def test_lut_is_read_only():
 
 
 def test_unknown_label_map_lists_the_closest_names():
-    with pytest.raises(UnknownNameError, match="unknown label map 'synthai'. Did you mean 'synthia'"):
+    with pytest.raises(UnknownNameError, match="label map 'synthai'. Did you mean 'synthia'"):
         get_labelmap("synthai")
