@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.data.labelmaps import ClassList, get_classes, subset_indices
+from harness.data.classes import ClassList, get_classes, subset_indices
 from harness.errors import HarnessError
 from harness.method import UDAMethod, build_hparams
 from harness.names import check_name

@@ -164,7 +164,7 @@ class Protocol(_Strict):
         "one line shown by `harness list protocols` and on the leaderboard")
     task: Literal["classification", "segmentation"] = _doc("what is predicted")
     classes: str = _doc(
-        "a class list in `harness/data/labelmaps.py` (`digits10`, `cityscapes19`, ...)")
+        "a class list in `harness/data/classes.py` (`digits10`, `cityscapes19`, ...)")
     report_subsets: list[str] = _doc(
         "`all` plus class subsets whose mean is reported (`synthia16`, `synthia13`)",
         default_factory=lambda: ["all"])
