@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from mmengine.config import Config
 
+from harness.checkpoints import ATOMIC_BACKEND
 from harness.plan import RunPlan
 
 
@@ -132,7 +133,7 @@ def compile_config(plan: RunPlan) -> Config:
         )
 
     optim_wrapper = {
-        "type": "AmpOptimWrapper" if plan.amp != "none" else "OptimWrapper",
+        "type": "AmpOptimWrapper" if plan.amp != "none" else "FiniteOptimWrapper",
         "optimizer": _optimizer(train),
         "paramwise_cfg": {"custom_keys": {"net.head": {"lr_mult": train.head_lr_mult}}},
     }
@@ -151,7 +152,8 @@ def compile_config(plan: RunPlan) -> Config:
         for d in cls.train_domains
     }
     first, *rest = cls.train_domains
-    custom_hooks = [{"type": "RngStateHook"}]
+    custom_hooks = [{"type": "RngStateHook"},
+                    {"type": "CheckpointGuardHook", "run": plan.identity}]
     rounds = cls.rounds(plan.hparams)
     if rounds:
         custom_hooks.append(_rounds_hook(plan, rounds, artifacts))
@@ -196,7 +198,8 @@ def compile_config(plan: RunPlan) -> Config:
             "logger": {"type": "LoggerHook", "interval": train.log_interval},
             "param_scheduler": {"type": "ParamSchedulerHook"},
             "checkpoint": {"type": "CheckpointHook", "interval": train.checkpoint_interval,
-                           "by_epoch": False, "max_keep_ckpts": 2, "save_last": True},
+                           "by_epoch": False, "max_keep_ckpts": 2, "save_last": True,
+                           "backend_args": {"backend": ATOMIC_BACKEND}},
             "sampler_seed": {"type": "DistSamplerSeedHook"},
         },
         "custom_hooks": custom_hooks,

@@ -9,6 +9,7 @@ and formatting do not change it, any setting does.
 import difflib
 import json
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +28,8 @@ class ProtocolError(HarnessError, ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # No NaN or infinity anywhere: `--set train.lr=inf` is an error, not a wasted run.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Domain(_Strict):
@@ -204,8 +206,13 @@ def _model_class(annotation) -> type[BaseModel] | None:
     return None
 
 
-def load_protocol(name: str, overrides: dict[str, Any] | None = None) -> Protocol:
-    """Read, override and validate a protocol; errors name the file and the key."""
+def load_protocol(name: str, overrides: dict[str, Any] | None = None,
+                  from_cli: Collection[str] | None = None) -> Protocol:
+    """Read, override and validate a protocol; errors name the file and the key.
+
+    ``from_cli``: the override keys the user gave with ``--set`` (default: all), which
+    errors name as such rather than as problems of the file.
+    """
     path = protocol_path(name)
     try:
         data = tomllib.loads(path.read_text())
@@ -215,7 +222,8 @@ def load_protocol(name: str, overrides: dict[str, Any] | None = None) -> Protoco
     try:
         protocol = Protocol.model_validate(data)
     except ValidationError as exc:
-        raise ProtocolError(_describe(path, exc)) from None
+        cli = set(overrides or {}) if from_cli is None else set(from_cli)
+        raise ProtocolError(_describe(path, exc, cli)) from None
     if protocol.name != path.stem:
         raise ProtocolError(
             f"{path}: name = {protocol.name!r} but the file is {path.name}; make them equal"
@@ -223,11 +231,16 @@ def load_protocol(name: str, overrides: dict[str, Any] | None = None) -> Protoco
     return protocol
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: {exc.error_count()} problem(s) in the protocol file:"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "missing":
+def _describe(path: Path, exc: ValidationError, cli: set[str]) -> str:
+    keys = [".".join(str(p) for p in err["loc"]) for err in exc.errors()]
+    where = ("the command line" if all(k in cli for k in keys) else
+             "the protocol file or the command line" if any(k in cli for k in keys) else
+             "the protocol file")
+    lines = [f"{path}: {exc.error_count()} problem(s) in {where}:"]
+    for key, err in zip(keys, exc.errors()):
+        if key in cli:
+            lines.append(f"  - --set {key}={err.get('input')!r}: {err['msg']}")
+        elif err["type"] == "missing":
             lines.append(f"  - missing key {key!r}: add it (see protocols/README.md)")
         elif err["type"] == "extra_forbidden":
             lines.append(f"  - unknown key {key!r}: remove it or fix its spelling")

@@ -10,6 +10,7 @@ camera; the frozen source model and its loss act as one big loss function (Fig. 
 from dataclasses import dataclass
 
 import torch
+from pydantic import PositiveInt
 from torch import nn
 
 from harness.method import HParamsError, UDAMethod
@@ -35,7 +36,7 @@ def identity_adapter(channels: int, layers: int) -> nn.Sequential:
 class AdapterNet(UDAMethod):
     @dataclass(frozen=True)
     class HParams:
-        layers: int = 5  # §5.1: "our AdapterNet with 5 layers"
+        layers: PositiveInt = 5  # §5.1: "our AdapterNet with 5 layers"
 
     train_domains = ("target",)
     uses_target_labels = True

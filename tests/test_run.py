@@ -1,5 +1,6 @@
 """End to end on the embedded protocol, cut to a few iterations."""
 
+import collections
 from pathlib import Path
 
 import numpy as np
@@ -112,8 +113,10 @@ def test_eval_reproduces_the_record_and_rejects_a_foreign_checkpoint(tmp_path, t
     torch.save(state, foreign)
     with pytest.raises(CheckpointError, match=r"net\.head\.weight: file \(5, 500\)"):
         evaluate_checkpoint(spec, foreign)
+    unsafe = tmp_path / "unsafe.pth"
+    torch.save({"state_dict": state["state_dict"], "meta": collections.Counter()}, unsafe)
     with pytest.raises(CheckpointError, match="weights_only"):
-        evaluate_checkpoint(spec, tmp_path / "a" / "iter_12.pth")
+        evaluate_checkpoint(spec, unsafe)
 
 
 def test_execute_writes_under_the_protocol_folder(tmp_path, tiny_sets):
