@@ -1,6 +1,5 @@
 """End to end on the embedded protocol, cut to a few iterations."""
 
-import collections
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +42,10 @@ class PoisonWeightsAt(Hook):
             with torch.no_grad():
                 for p in runner.model.parameters():
                     p.fill_(float("nan"))
+
+
+class Opaque:
+    """A pickled object that is no tensor or plain data: weights_only=True refuses it."""
 
 
 def run(tmp_path: Path, sets, method="source_only", name="a", extra_hook=None, resume=False):
@@ -114,7 +117,7 @@ def test_eval_reproduces_the_record_and_rejects_a_foreign_checkpoint(tmp_path, t
     with pytest.raises(CheckpointError, match=r"net\.head\.weight: file \(5, 500\)"):
         evaluate_checkpoint(spec, foreign)
     unsafe = tmp_path / "unsafe.pth"
-    torch.save({"state_dict": state["state_dict"], "meta": collections.Counter()}, unsafe)
+    torch.save({"state_dict": state["state_dict"], "meta": Opaque()}, unsafe)
     with pytest.raises(CheckpointError, match="weights_only"):
         evaluate_checkpoint(spec, unsafe)
 
