@@ -143,10 +143,11 @@ def cmd_run(args) -> int:
 
 def cmd_eval(args) -> int:
     from harness.checkpoint_eval import evaluate_checkpoint
-    from harness.summary import print_metrics
+    from harness.summary import declared, print_metrics
 
     plan = _plan(args)
-    reports = evaluate_checkpoint(plan, args.checkpoint)
+    reports = {domain: declared(metrics, plan.protocol.report_subsets)
+               for domain, metrics in evaluate_checkpoint(plan, args.checkpoint).items()}
     from mmengine.dist import get_rank
 
     if get_rank() == 0:
@@ -178,8 +179,12 @@ def cmd_data(args) -> int:
     if args.data_verb == "fetch":
         from harness.data.fetch import fetch_protocol
 
-        for path in fetch_protocol(args.protocol, paths.data_root(args.data_root)):
+        fetched = fetch_protocol(args.protocol, paths.data_root(args.data_root))
+        for path in fetched:
             print(path)
+        if not fetched:
+            print(f"{args.protocol}: nothing to fetch: its datasets ship inside pip packages "
+                  "or are read from --data-root as distributed (see harness data check)")
         return 0
     from harness.data.check_protocol import check_protocol_data
 

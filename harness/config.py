@@ -11,6 +11,7 @@ import torch
 from mmengine.config import Config
 
 from harness import selection
+from harness.checkpoints import ATOMIC_BACKEND
 from harness.paths import SELECTED_NAME
 from harness.plan import RunPlan
 
@@ -175,7 +176,7 @@ def compile_config(plan: RunPlan) -> Config:
         )
 
     optim_wrapper = {
-        "type": "AmpOptimWrapper" if plan.amp != "none" else "OptimWrapper",
+        "type": "AmpOptimWrapper" if plan.amp != "none" else "FiniteOptimWrapper",
         "optimizer": _optimizer(train),
         "paramwise_cfg": {"custom_keys": {"net.head": {"lr_mult": train.head_lr_mult}}},
     }
@@ -198,7 +199,8 @@ def compile_config(plan: RunPlan) -> Config:
         source["dataset"] = _held_out(source["dataset"], p.selection, "kept")
     first, *rest = cls.train_domains
     points = selection.eval_iters(p)
-    custom_hooks = [{"type": "RngStateHook"}, {"type": "EvalPointsHook"}]
+    custom_hooks = [{"type": "RngStateHook"}, {"type": "EvalPointsHook"},
+                    {"type": "CheckpointGuardHook", "run": plan.identity}]
     rounds = cls.rounds(plan.hparams)
     if rounds:
         custom_hooks.append(_rounds_hook(plan, rounds, artifacts))
@@ -238,7 +240,8 @@ def compile_config(plan: RunPlan) -> Config:
             "logger": {"type": "LoggerHook", "interval": train.log_interval},
             "param_scheduler": {"type": "ParamSchedulerHook"},
             "checkpoint": {"type": "CheckpointHook", "interval": train.checkpoint_interval,
-                           "by_epoch": False, "max_keep_ckpts": 2, "save_last": True},
+                           "by_epoch": False, "max_keep_ckpts": 2, "save_last": True,
+                           "backend_args": {"backend": ATOMIC_BACKEND}},
             "sampler_seed": {"type": "DistSamplerSeedHook"},
         },
         "custom_hooks": custom_hooks,

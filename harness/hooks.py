@@ -1,10 +1,13 @@
-"""Hooks: RNG state in checkpoints (exact resume), rich progress bars, method rounds."""
+"""Hooks: RNG state in checkpoints (exact resume), checkpoint guards, rich progress bars,
+method rounds."""
 
 from pathlib import Path
 
 from mmengine.hooks import Hook
 
 from harness import rng
+from harness.checkpoints import plain, restore_message_hub, write_last_checkpoint
+from harness.guards import check_finite_state
 from harness.registry import HOOKS
 from harness.rounds import Artifacts, RoundContext
 from harness.utils import unwrap
@@ -24,6 +27,42 @@ class RngStateHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if "rng_state" in checkpoint:
             rng.restore(checkpoint["rng_state"])
+
+
+@HOOKS.register_module()
+class CheckpointGuardHook(Hook):
+    """Training checkpoints that are safe to keep and to resume.
+
+    Before a save: refuses non-finite weights, records the run's identity
+    (``--resume`` refuses another run's checkpoint) and turns everything but the
+    tensors into plain types, so the file loads with ``weights_only=True``. After
+    each save: ``last_checkpoint`` names the file relative to the work dir.
+    """
+
+    # Lowest: sees the checkpoint after every other hook added to it, and runs
+    # after_train_iter after mmengine's CheckpointHook has saved.
+    priority = "LOWEST"
+
+    def __init__(self, run: dict):
+        self.run = run
+        self.named = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        check_finite_state(checkpoint["state_dict"],
+                           f"checkpoint of iteration {checkpoint['meta']['iter']}")
+        checkpoint["meta"]["harness_run"] = self.run
+        for key in checkpoint:
+            if key != "state_dict":
+                checkpoint[key] = plain(checkpoint[key])
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint["message_hub"] = restore_message_hub(checkpoint["message_hub"])
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        saved = runner.message_hub.get_info("last_ckpt")
+        if runner.rank == 0 and saved and saved != self.named:
+            write_last_checkpoint(Path(runner.work_dir), saved)
+            self.named = saved
 
 
 @HOOKS.register_module()

@@ -10,6 +10,7 @@ do not change it, any setting does.
 
 import json
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +30,8 @@ class ProtocolError(HarnessError, ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # No NaN or infinity anywhere: `--set train.lr=inf` is an error, not a wasted run.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _doc(text: str, **kwargs) -> Any:
@@ -280,14 +282,20 @@ def _model_class(annotation) -> type[BaseModel] | None:
     return None
 
 
-def load_protocol(name: str, overrides: dict[str, Any] | None = None) -> Protocol:
-    """Read (bases merged), override and validate a protocol; errors name the file and key."""
+def load_protocol(name: str, overrides: dict[str, Any] | None = None,
+                  from_cli: Collection[str] | None = None) -> Protocol:
+    """Read (bases merged), override and validate a protocol; errors name the file and key.
+
+    ``from_cli``: the override keys the user gave with ``--set`` (default: all), which
+    errors name as such rather than as problems of the file.
+    """
     path = protocol_path(name)
     data = apply_overrides(resolve_bases(path), overrides or {}, str(path))
     try:
         protocol = Protocol.model_validate(data)
     except ValidationError as exc:
-        raise ProtocolError(_describe(path, exc)) from None
+        cli = set(overrides or {}) if from_cli is None else set(from_cli)
+        raise ProtocolError(_describe(path, exc, cli)) from None
     if protocol.name != path.stem:
         raise ProtocolError(
             f"{path}: name = {protocol.name!r} but the file is {path.name}; make them equal"
@@ -347,12 +355,17 @@ def _merged(base: dict, over: dict) -> dict:
     return out
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: {exc.error_count()} problem(s) in the protocol file:"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
+def _describe(path: Path, exc: ValidationError, cli: set[str]) -> str:
+    keys = [".".join(str(p) for p in err["loc"]) for err in exc.errors()]
+    where = ("the command line" if all(k in cli for k in keys) else
+             "the protocol file or the command line" if any(k in cli for k in keys) else
+             "the protocol file")
+    lines = [f"{path}: {exc.error_count()} problem(s) in {where}:"]
+    for key, err in zip(keys, exc.errors()):
         if not key:  # a check across keys (e.g. eval.metric against task)
             lines.append(f"  - {err['msg']}")
+        elif key in cli:
+            lines.append(f"  - --set {key}={err.get('input')!r}: {err['msg']}")
         elif err["type"] == "missing":
             lines.append(f"  - missing key {key!r}: add it (see protocols/README.md)")
         elif err["type"] == "extra_forbidden":

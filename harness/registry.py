@@ -30,6 +30,7 @@ _LOCATIONS = {
     "METRICS": ["harness.evaluation"],
     "LOOPS": ["harness.loops"],
     "HOOKS": ["harness.hooks"],
+    "OPTIM_WRAPPERS": ["harness.guards"],
 }
 
 
@@ -54,4 +55,5 @@ METRICS = _CHILDREN["METRICS"]
 LOOPS = _CHILDREN["LOOPS"]
 HOOKS = _CHILDREN["HOOKS"]
 DATA_SAMPLERS = _CHILDREN["DATA_SAMPLERS"]
+OPTIM_WRAPPERS = _CHILDREN["OPTIM_WRAPPERS"]
 METHODS = Registry("method", parent=MODELS, scope="methods", locations=["methods"])

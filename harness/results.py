@@ -11,12 +11,14 @@ against the content they were written with.
 """
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import HarnessError
+from harness.evaluation.metrics import derive
 from harness.utils import atomic_write, stable_hash
 
 SCHEMA_VERSION = 2
@@ -248,7 +250,43 @@ def load_record(path: Path) -> RunRecord:
             f"{path}: run_id {record.run_id} does not match its content ({content_id(data)}): "
             "the file was edited after the run; re-run it"
         )
+    for domain, metrics in record.metrics.items():
+        check_derived(path, f"metrics.{domain}", metrics.model_dump())
     return record
+
+
+def _same(stored, derived) -> bool:
+    if isinstance(derived, float) and isinstance(stored, int | float):
+        return math.isclose(stored, derived, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(derived, list) and isinstance(stored, list):
+        return len(stored) == len(derived) and all(map(_same, stored, derived))
+    if isinstance(derived, dict) and isinstance(stored, dict):
+        return all(_same(stored.get(k), v) for k, v in derived.items())
+    return stored == derived
+
+
+def check_derived(path, where: str, metrics: dict) -> None:
+    """Every metric of ``metrics`` (and of its variants) equals what its confusion matrix gives.
+
+    A record whose headline numbers were edited and its run id recomputed passes the
+    id check; this one names the edited field.
+    """
+    classes = metrics["classes"]
+    try:
+        subsets = {name: [classes.index(c) for c in subset["classes"]]
+                   for name, subset in metrics["subsets"].items()}
+        derived = derive(metrics["confusion"], classes, subsets)
+    except (KeyError, ValueError) as exc:
+        raise RecordError(f"{path}: {where}: metrics cannot be derived from the confusion "
+                          f"matrix ({exc}); delete or re-run it") from None
+    for key, value in derived.items():
+        if not _same(metrics.get(key), value):
+            raise RecordError(
+                f"{path}: {where}.{key} = {metrics.get(key)!r} but its confusion matrix gives "
+                f"{value!r}: the file was edited after the run; re-run it"
+            )
+    for name, variant in metrics.get("variants", {}).items():
+        check_derived(path, f"{where}.variants.{name}", variant)
 
 
 def load_records(directory: Path) -> tuple[list[RunRecord], list[RecordError]]:

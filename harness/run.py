@@ -4,8 +4,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.checkpoints import load_final_meta, save_final
+from harness.checkpoints import (
+    install_safe_loading,
+    load_final_meta,
+    resume_checkpoint,
+    save_final,
+)
 from harness.config import compile_config
+from harness.outputs import cache_entry_lock, check_writable, work_dir_lock
 from harness.paths import FINAL_NAME, cache_entry_name
 from harness.plan import PlanError, RunPlan
 from harness.provenance import code_version, device_info, package_versions
@@ -15,6 +21,10 @@ from harness.utils import unwrap
 
 def execute(plan: RunPlan) -> tuple[RunRecord, Path | None]:
     """Train and evaluate; returns the record and where rank 0 wrote it."""
+    outputs = {"--work-dir": plan.work_dir, "--results-dir": plan.results_dir}
+    if plan.method_cls.needs_source_model:
+        outputs["the source-model cache ($HARNESS_CACHE)"] = plan.source_cache.parent
+    check_writable(outputs)
     if plan.method_cls.needs_source_model:
         ensure_source_model(plan)
     return train_and_record(plan)
@@ -52,10 +62,11 @@ def save_pretrained_source(plan: RunPlan) -> None:
 def ensure_source_model(plan: RunPlan) -> Path:
     """Train the source-only model once per (protocol source part, backbone, seed)."""
     path = plan.source_cache
-    if not path.is_file() and plan.protocol.source_model == "pretrained":
-        save_pretrained_source(plan)
-    elif not path.is_file():
-        train_and_record(plan.for_source_model())
+    with cache_entry_lock(path.parent):
+        if not path.is_file() and plan.protocol.source_model == "pretrained":
+            save_pretrained_source(plan)
+        elif not path.is_file():
+            train_and_record(plan.for_source_model())
     return path
 
 
@@ -69,14 +80,26 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
 
     ``extra_hooks``: mmengine hook configs added to the run (tests interrupt runs with them).
     """
+    with work_dir_lock(plan.work_dir):
+        return _train_and_record(plan, extra_hooks)
+
+
+def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
+                      ) -> tuple[RunRecord, Path | None]:
     from mmengine.runner import Runner
 
+    install_safe_loading()
     cfg = compile_config(plan)
     cfg.custom_hooks.extend(extra_hooks)
+    if plan.resume:  # the checkpoint is chosen and checked here, not by mmengine
+        found = resume_checkpoint(plan.work_dir, plan.identity)
+        cfg.resume = found is not None
+        cfg.load_from = str(found) if found else None
     runner = Runner.from_cfg(cfg)
     start = time.perf_counter()
     model = runner.train()
     wall = time.perf_counter() - start
+    # A run resumed from its last iteration evaluated in EvalPointsHook.before_train.
     val = runner.val_loop
     p, cls = plan.protocol, plan.method_cls
     net = unwrap(model).net

@@ -44,6 +44,10 @@ class PoisonWeightsAt(Hook):
                     p.fill_(float("nan"))
 
 
+class Opaque:
+    """A pickled object that is no tensor or plain data: weights_only=True refuses it."""
+
+
 def run(tmp_path: Path, sets, method="source_only", name="a", extra_hook=None, resume=False):
     plan = make_plan("digits_mnist_optdigits", method, None, 0, sets, work_dir=tmp_path / name,
                      results_dir=tmp_path / "records", resume=resume, quiet=True)
@@ -143,8 +147,10 @@ def test_eval_reproduces_the_record_and_rejects_a_foreign_checkpoint(tmp_path, t
     torch.save(state, foreign)
     with pytest.raises(CheckpointError, match=r"net\.head\.weight: file \(5, 500\)"):
         evaluate_checkpoint(spec, foreign)
+    unsafe = tmp_path / "unsafe.pth"
+    torch.save({"state_dict": state["state_dict"], "meta": Opaque()}, unsafe)
     with pytest.raises(CheckpointError, match="weights_only"):
-        evaluate_checkpoint(spec, tmp_path / "a" / "iter_12.pth")
+        evaluate_checkpoint(spec, unsafe)
 
 
 def test_execute_writes_under_the_protocol_folder(tmp_path, tiny_sets):
