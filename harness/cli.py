@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from harness import PROJECT_ROOT
+from harness.compare_cli import add_compare_parser, cmd_compare
 from harness.errors import HarnessError
 
 DEFAULT_PROTOCOL = "digits_mnist_optdigits"
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fail if the committed leaderboards differ from the records")
     board.add_argument("--runs", type=Path, default=RESULTS_DIR)
     board.add_argument("--out", type=Path, default=PROJECT_ROOT / "leaderboards")
+
+    add_compare_parser(verbs, RESULTS_DIR)
 
     drift = verbs.add_parser("drift", help="re-run the CI baselines and compare")
     drift.add_argument("--baseline", type=Path, default=PROJECT_ROOT / "results" / "baselines")
@@ -198,7 +201,7 @@ def cmd_drift(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "eval": cmd_eval, "list": cmd_list, "data": cmd_data,
-            "leaderboard": cmd_leaderboard, "drift": cmd_drift}
+            "leaderboard": cmd_leaderboard, "drift": cmd_drift, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,7 +93,8 @@ class DomainsValLoop(BaseLoop):
             metrics.update(evaluator.evaluate(len(loader.dataset)))
             metric = evaluator.metrics[0]
             self.reports[domain] = {"matrix": metric.last_matrix, "report": metric.last_report,
-                                    "variants": metric.last_variants}
+                                    "variants": metric.last_variants,
+                                    "samples": metric.last_samples}
         self.runner.call_hook("after_val_epoch", metrics=metrics)
         self.runner.call_hook("after_val")
         return metrics

@@ -9,7 +9,8 @@ from harness.config import compile_config
 from harness.paths import FINAL_NAME, cache_entry_name
 from harness.plan import PlanError, RunPlan
 from harness.provenance import code_version, device_info, package_versions
-from harness.results import RunRecord, finalize, write_record
+from harness.per_sample import encode_for_record, write_run
+from harness.results import RunRecord, finalize
 from harness.utils import unwrap
 
 
@@ -81,6 +82,7 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
     p, cls = plan.protocol, plan.method_cls
     net = unwrap(model).net
     loaders = {"source_test": val.loaders["source"], "target_test": val.loaders["target"]}
+    blob, samples = encode_for_record(val.reports["target"]["samples"])
     record = finalize({
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "protocol": {"name": p.name, "task": p.task, "hash": plan.file_hash,
@@ -105,6 +107,7 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
         "train": {"iters": runner.iter, "wall_time_s": round(wall, 3),
                   "config": p.train.model_dump(mode="json")},
         "metrics": val.domain_metrics(),
+        "samples": samples,
     })
     if runner.rank == 0:
         meta = {"protocol": p.name, "protocol_hash": p.hash, "method": plan.method,
@@ -114,5 +117,5 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
         if plan.method == "source_only" and not plan.hparams_dict and final != plan.source_cache:
             # A plain source-only run is exactly what the cache holds: reuse it.
             save_final(unwrap(model), plan.source_cache, meta)
-        return record, write_record(record, plan.results_dir)
+        return record, write_run(record, plan.results_dir, blob)
     return record, None
