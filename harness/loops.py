@@ -105,13 +105,18 @@ class DomainsValLoop(BaseLoop):
                 for d, r in self.reports.items()}
 
     def _check_label_size(self, batch: dict) -> None:
-        if self.target_label_size is None:
-            return
-        height, width = batch["label"].shape[-2:]
-        if (width, height) != self.target_label_size:
-            path = batch.get("meta", {}).get("label_path", ["?"])[0]
-            raise DataError(
-                f"{path}: target label is {width}x{height} but the protocol evaluates at "
-                f"{self.target_label_size[0]}x{self.target_label_size[1]}; evaluate on the "
-                "labels at their full resolution (logits are upsampled to them), or fix eval.size"
-            )
+        check_label_size(batch, self.target_label_size)
+
+
+def check_label_size(batch: dict, size: tuple[int, int] | None) -> None:
+    """Target labels must be at the (width, height) the protocol evaluates at, if it says."""
+    if size is None:
+        return
+    height, width = batch["label"].shape[-2:]
+    if (width, height) != tuple(size):
+        path = batch.get("meta", {}).get("label_path", ["?"])[0]
+        raise DataError(
+            f"{path}: target label is {width}x{height} but the protocol evaluates at "
+            f"{size[0]}x{size[1]}; evaluate on the labels at their full resolution (logits "
+            "are upsampled to them), or fix eval.size"
+        )

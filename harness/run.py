@@ -7,9 +7,9 @@ from pathlib import Path
 from harness.checkpoints import load_final_meta, save_final
 from harness.config import compile_config
 from harness.paths import FINAL_NAME, cache_entry_name
+from harness.per_sample import encode_for_record, write_run
 from harness.plan import PlanError, RunPlan
 from harness.provenance import code_version, device_info, package_versions
-from harness.per_sample import encode_for_record, write_run
 from harness.results import RunRecord, finalize
 from harness.utils import unwrap
 
@@ -64,6 +64,27 @@ def _fingerprint(dataset) -> str | None:
     return dataset.fingerprint() if hasattr(dataset, "fingerprint") else None
 
 
+def protocol_identity(plan: RunPlan) -> dict:
+    """The record's ``protocol`` entry."""
+    p = plan.protocol
+    return {"name": p.name, "task": p.task, "hash": plan.file_hash, "effective_hash": p.hash,
+            "overrides": plan.overrides, "variant_of": p.variant_of,
+            "target_labels": p.target_labels}
+
+
+def class_set(plan: RunPlan) -> dict:
+    """The record's ``classes`` entry."""
+    return {"name": plan.classes.name, "version": plan.classes.version,
+            "fingerprint": plan.classes.fingerprint,
+            "subsets": list(plan.protocol.report_subsets)}
+
+
+def fingerprints(loaders: dict) -> dict:
+    """The record's ``data`` entry: split name -> size and fingerprint of its dataset."""
+    return {name: {"n": len(loader.dataset), "fingerprint": _fingerprint(loader.dataset)}
+            for name, loader in loaders.items()}
+
+
 def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
                      ) -> tuple[RunRecord, Path | None]:
     """Run a plan; the record is written only after training and evaluation end.
@@ -85,9 +106,7 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
     blob, samples = encode_for_record(val.reports["target"]["samples"])
     record = finalize({
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "protocol": {"name": p.name, "task": p.task, "hash": plan.file_hash,
-                     "effective_hash": p.hash, "overrides": plan.overrides,
-                     "variant_of": p.variant_of, "target_labels": p.target_labels},
+        "protocol": protocol_identity(plan),
         "method": {"name": plan.method, "hparams": plan.hparams_dict,
                    "uses_target_labels": cls.uses_target_labels,
                    "train_domains": list(cls.train_domains),
@@ -98,10 +117,8 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
         "code": code_version(),
         "packages": package_versions(),
         "device": device_info(runner.world_size, plan.amp),
-        "data": {name: {"n": len(loader.dataset), "fingerprint": _fingerprint(loader.dataset)}
-                 for name, loader in loaders.items()},
-        "classes": {"name": plan.classes.name, "version": plan.classes.version,
-                    "fingerprint": plan.classes.fingerprint, "subsets": list(p.report_subsets)},
+        "data": fingerprints(loaders),
+        "classes": class_set(plan),
         "selection": {"rule": p.selection.rule, "iter": runner.iter,
                       "uses_target_labels": p.selection.rule == "oracle"},
         "train": {"iters": runner.iter, "wall_time_s": round(wall, 3),
