@@ -92,7 +92,8 @@ def _segmentation(plan: RunPlan, directory: Path, loader, metric) -> tuple[list[
                                          "(255 is accepted only where the label is void)"))
             problems += found
             if not problems:
-                pred = torch.from_numpy(ids.astype(np.int64))
+                # 255 is left only where the label is void, which is not counted.
+                pred = torch.from_numpy(np.where(ids == IGNORE_INDEX, 0, ids).astype(np.int64))
                 metric.process({}, [{"pred": pred[None], "gt": label[None],
                                      "source": str(path)}])
     return list(files.values()), problems
