@@ -1,8 +1,9 @@
 """``harness compare``: is method A better than method B on a protocol? (see harness.compare)
 
 A and B name runs in a runs folder: ``method`` or ``method/backbone`` (the runs the
-leaderboard aggregates: the protocol file as it stands, no setting overrides), or
-comma-separated run ids (any runs of the protocol, overrides included).
+leaderboard aggregates: the protocol file as it stands, no setting overrides; external
+predictions have the backbone "-"), or comma-separated run ids (any runs of the protocol,
+overrides included).
 """
 
 import json
@@ -29,7 +30,7 @@ def add_compare_parser(verbs, runs_dir: Path) -> None:
 def select_runs(records, protocol, spec: str) -> list:
     """The records ``spec`` names among the ``records`` of ``protocol`` (see the module doc)."""
     from harness.compare import CompareError
-    from harness.leaderboard.aggregate import as_written
+    from harness.leaderboard.aggregate import as_written, backbone_name
     from harness.names import check_name
 
     mine = [r for r in records if r.protocol.name == protocol.name]
@@ -42,10 +43,10 @@ def select_runs(records, protocol, spec: str) -> list:
     method, _, backbone = spec.partition("/")
     check_name(f"method with runs on {protocol.name}", method, {r.method.name for r in mine})
     runs = [r for r in mine if r.method.name == method]
-    backbones = sorted({_backbone(r) for r in runs})
+    backbones = sorted({backbone_name(r) for r in runs})
     if backbone:
         check_name(f"backbone of {method}'s runs", backbone, backbones)
-        runs = [r for r in runs if _backbone(r) == backbone]
+        runs = [r for r in runs if backbone_name(r) == backbone]
     elif len(backbones) > 1:
         raise CompareError(f"{method} has runs with several backbones on {protocol.name}: "
                            f"name one, e.g. {', '.join(f'{method}/{b}' for b in backbones)}")
@@ -56,10 +57,6 @@ def select_runs(records, protocol, spec: str) -> list:
             "use overrides or another version of the protocol); pass their run ids to compare "
             f"them anyway: {','.join(r.run_id for r in runs)}")
     return current
-
-
-def _backbone(record) -> str:
-    return record.backbone.name if record.backbone else "external"
 
 
 def comparisons(runs_dir: Path, protocol: str, a: str, b: str, **options):

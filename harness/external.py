@@ -170,6 +170,9 @@ def cmd_score_predictions(args, plan: RunPlan, console, errors) -> int:
     if not args.method_name:
         raise PlanError("--predictions needs --method-name NAME: the row it gets on the "
                         "leaderboard")
+    if args.export_predictions is not None:
+        raise PlanError("--export-predictions exports a --checkpoint's predictions; drop it "
+                        "when scoring --predictions")
     try:
         record, blob = external_record(plan, args.predictions, args.method_name, args.citation)
     except PredictionsError as exc:

@@ -190,8 +190,7 @@ def load_run_samples(record: RunRecord, runs_dir: Path) -> PerImage:
     path = samples_path(Path(runs_dir) / record.protocol.name / f"{record.run_id}.json")
     if record.samples is None:
         raise SamplesError(
-            f"{path.with_name(record.run_id + '.json')}: record of {record.method.name} seed "
-            f"{record.seed} has no per-image counts (written before they were kept); re-run "
-            "it to compare it: harness run --protocol "
-            f"{record.protocol.name} --method {record.method.name} --seed {record.seed}")
+            f"{path.with_name(record.run_id + '.json')}: the run of {record.method.name} seed "
+            f"{record.seed} has no per-image counts (recorded before they were kept); re-run "
+            "it to compare it")
     return read_samples(path, record.samples.target)

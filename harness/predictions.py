@@ -8,6 +8,12 @@
 
 ``harness eval --checkpoint F --export-predictions DIR`` writes them from a harness model;
 ``harness eval --predictions DIR`` scores them (:mod:`harness.external`).
+
+``--export-format cityscapes`` writes what the Cityscapes evaluation server takes instead:
+the same PNGs holding labelIds, each trainId t replaced by the labelId that the project's
+``cityscapes`` label map sends to t (0 road -> 7, 1 sidewalk -> 8, ... 18 bicycle -> 33;
+the inverse of ``CITYSCAPES_ID_TO_TRAINID``, one-to-one on the 19 classes). Those files are
+for the server; the harness scores trainIds.
 """
 
 import csv
