@@ -115,6 +115,7 @@ def test_exported_classifications_score_back_to_the_same_matrix(runs, tmp_path, 
     # Beside the run's own record, the external one compares as the same predictions.
     for path in (root / "runs" / PROTOCOL).glob(f"{record.run_id}.*"):
         shutil.copy(path, tmp_path / "r" / PROTOCOL)
+    capsys.readouterr()  # the metric tables printed so far
     assert main(["compare", "--protocol", PROTOCOL, external.run_id, record.run_id, "--runs",
                  str(tmp_path / "r"), "--json", "--resamples", "200"]) == 0
     (result,) = json.loads(capsys.readouterr().out)["comparisons"]
