@@ -13,7 +13,7 @@ import torch
 
 from harness.data.fixtures import write_fixtures
 from harness.data.labelmaps import get_labelmap
-from harness.data.segmentation import seg_dataset_class
+from harness.data.seg_base import seg_dataset_class
 
 
 def per_class_loop(raw, labelmap):

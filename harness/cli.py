@@ -12,6 +12,7 @@ from pathlib import Path
 from harness import PROJECT_ROOT
 from harness.compare_cli import add_compare_parser, cmd_compare
 from harness.errors import HarnessError
+from harness.sweep import add_sweep_parser, cmd_sweep
 
 DEFAULT_PROTOCOL = "digits_mnist_optdigits"
 RESULTS_DIR = PROJECT_ROOT / "results" / "runs"
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     drift = verbs.add_parser("drift", help="re-run the CI baselines and compare")
     drift.add_argument("--baseline", type=Path, default=PROJECT_ROOT / "results" / "baselines")
+    add_sweep_parser(verbs)
     return parser
 
 
@@ -158,7 +160,7 @@ def cmd_run(args) -> int:
 
 def cmd_eval(args) -> int:
     from harness.checkpoint_eval import evaluate_checkpoint
-    from harness.summary import print_metrics
+    from harness.summary import declared, print_metrics
 
     plan = _plan(args)
     if args.predictions is not None:
@@ -169,7 +171,8 @@ def cmd_eval(args) -> int:
         from harness.predictions import export_predictions
 
         export_predictions(plan, args.checkpoint, args.export_predictions, args.export_format)
-    reports = evaluate_checkpoint(plan, args.checkpoint)
+    reports = {domain: declared(metrics, plan.protocol.report_subsets)
+               for domain, metrics in evaluate_checkpoint(plan, args.checkpoint).items()}
     from mmengine.dist import get_rank
 
     if get_rank() == 0:
@@ -201,8 +204,12 @@ def cmd_data(args) -> int:
     if args.data_verb == "fetch":
         from harness.data.fetch import fetch_protocol
 
-        for path in fetch_protocol(args.protocol, paths.data_root(args.data_root)):
+        fetched = fetch_protocol(args.protocol, paths.data_root(args.data_root))
+        for path in fetched:
             print(path)
+        if not fetched:
+            print(f"{args.protocol}: nothing to fetch: its datasets ship inside pip packages "
+                  "or are read from --data-root as distributed (see harness data check)")
         return 0
     from harness.data.check_protocol import check_protocol_data
 
@@ -223,7 +230,8 @@ def cmd_drift(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "eval": cmd_eval, "list": cmd_list, "data": cmd_data,
-            "leaderboard": cmd_leaderboard, "drift": cmd_drift, "compare": cmd_compare}
+            "leaderboard": cmd_leaderboard, "drift": cmd_drift, "sweep": cmd_sweep,
+            "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

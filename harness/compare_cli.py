@@ -62,8 +62,8 @@ def select_runs(records, protocol, spec: str) -> list:
 def comparisons(runs_dir: Path, protocol: str, a: str, b: str, **options):
     """One :class:`~harness.compare.Comparison` per headline metric of the protocol."""
     from harness.compare import CompareError, Run, compare, headline_metrics
-    from harness.per_sample import load_run_samples
     from harness.protocol import load_protocol
+    from harness.record_samples import load_run_samples
     from harness.results import load_records
 
     proto = load_protocol(protocol)

@@ -10,6 +10,9 @@ from pathlib import Path
 import torch
 from mmengine.config import Config
 
+from harness import selection
+from harness.checkpoints import ATOMIC_BACKEND
+from harness.paths import SELECTED_NAME
 from harness.plan import RunPlan
 
 
@@ -94,6 +97,47 @@ def _model_wrapper(plan: RunPlan) -> dict | None:
     return cfg
 
 
+def _held_out(dataset: dict, sel, part: str) -> dict:
+    """The source training split without (``kept``) or only (``held``) its validation part."""
+    return {"type": "SeededSplit", "dataset": dataset, "part": part,
+            "seed": sel.source_val_seed, "fraction": sel.source_val_fraction}
+
+
+def _val_cfg(plan: RunPlan, loader) -> dict:
+    """The evaluation loop: test splits, source validation, validators, selection."""
+    p = plan.protocol
+    sel = p.selection
+    seg = p.task == "segmentation"
+    cfg = {
+        "type": "DomainsValLoop",
+        "source_dataloader": loader(p.source, p.source.test_split, False),
+        "fp16": plan.amp == "fp16",
+        "target_label_size": p.eval.size,
+        "validators": list(sel.validators),
+        "selection": {
+            "rule": sel.rule, "rules": selection.rule_names(p), "task": p.task,
+            "subsets": list(p.report_subsets),
+            "higher_is_better": {v: selection.higher_is_better(v) for v in sel.validators},
+            "pixels_per_image": sel.pixels_per_image, "seed": sel.target_val_seed,
+            "selected_path": str(plan.work_dir / SELECTED_NAME),
+        },
+    }
+    pipeline = test_pipeline(p.eval) if seg else None
+    if sel.source_val_fraction is not None:
+        held = _held_out(_dataset(p.source, p.source.train_split, plan.data_root, True,
+                                  pipeline), sel, "held")
+        cfg["source_val_dataloader"] = _loader(held, p.eval.batch, p.train.workers, False)
+    if sel.validators:
+        target = _dataset(p.target, p.target.train_split, plan.data_root, True, pipeline)
+        if sel.target_val_size is not None:
+            target = {"type": "SeededSplit", "dataset": target, "part": "held",
+                      "seed": sel.target_val_seed, "size": sel.target_val_size}
+        # Validators never see target labels: the unlabeled view, as training has it.
+        cfg["target_val_dataloader"] = _loader(
+            {"type": "WithoutLabels", "dataset": target}, p.eval.batch, p.train.workers, False)
+    return cfg
+
+
 def _rounds_hook(plan: RunPlan, rounds: int, artifacts: Path) -> dict:
     """Round-based methods: the unaugmented training splits their rounds may read."""
     p = plan.protocol
@@ -132,7 +176,7 @@ def compile_config(plan: RunPlan) -> Config:
         )
 
     optim_wrapper = {
-        "type": "AmpOptimWrapper" if plan.amp != "none" else "OptimWrapper",
+        "type": "AmpOptimWrapper" if plan.amp != "none" else "FiniteOptimWrapper",
         "optimizer": _optimizer(train),
         "paramwise_cfg": {"custom_keys": {"net.head": {"lr_mult": train.head_lr_mult}}},
     }
@@ -150,8 +194,13 @@ def compile_config(plan: RunPlan) -> Config:
                   labels=d == "source" or cls.uses_target_labels)
         for d in cls.train_domains
     }
+    if "source" in train_loaders and p.selection.source_val_fraction is not None:
+        source = train_loaders["source"]
+        source["dataset"] = _held_out(source["dataset"], p.selection, "kept")
     first, *rest = cls.train_domains
-    custom_hooks = [{"type": "RngStateHook"}]
+    points = selection.eval_iters(p)
+    custom_hooks = [{"type": "RngStateHook"}, {"type": "EvalPointsHook"},
+                    {"type": "CheckpointGuardHook", "run": plan.identity}]
     rounds = cls.rounds(plan.hparams)
     if rounds:
         custom_hooks.append(_rounds_hook(plan, rounds, artifacts))
@@ -175,17 +224,12 @@ def compile_config(plan: RunPlan) -> Config:
             "max_iters": train.iters,
             "domain": first,
             "extra_dataloaders": {d: train_loaders[d] for d in rest},
-            # One evaluation, after the last iteration: the selection rule is "last".
-            "val_begin": train.iters,
-            "val_interval": train.iters,
+            # Evaluation points (mmengine also evaluates after the last iteration).
+            "val_begin": points[0],
+            "val_interval": points[0],
         },
         "val_dataloader": loader(p.target, p.target.test_split, False),
-        "val_cfg": {
-            "type": "DomainsValLoop",
-            "source_dataloader": loader(p.source, p.source.test_split, False),
-            "fp16": plan.amp == "fp16",
-            "target_label_size": p.eval.size,
-        },
+        "val_cfg": _val_cfg(plan, loader),
         "val_evaluator": {"type": "ConfusionMetric", "class_names": list(plan.classes.names),
                           "subsets": plan.subsets},
         "optim_wrapper": optim_wrapper,
@@ -196,7 +240,8 @@ def compile_config(plan: RunPlan) -> Config:
             "logger": {"type": "LoggerHook", "interval": train.log_interval},
             "param_scheduler": {"type": "ParamSchedulerHook"},
             "checkpoint": {"type": "CheckpointHook", "interval": train.checkpoint_interval,
-                           "by_epoch": False, "max_keep_ckpts": 2, "save_last": True},
+                           "by_epoch": False, "max_keep_ckpts": 2, "save_last": True,
+                           "backend_args": {"backend": ATOMIC_BACKEND}},
             "sampler_seed": {"type": "DistSamplerSeedHook"},
         },
         "custom_hooks": custom_hooks,

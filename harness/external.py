@@ -17,9 +17,10 @@ import torch
 
 from harness.data.segmentation import Problem
 from harness.errors import DataError, HarnessError
-from harness.per_sample import PerImage, encode_for_record, write_run
+from harness.per_sample import PerImage
 from harness.plan import PlanError, RunPlan
 from harness.predictions import CSV_NAME, png_name, predictions_sha256, read_csv, read_png
+from harness.record_samples import encode_for_record, write_run
 from harness.results import RunRecord, finalize
 from harness.utils import IGNORE_INDEX
 

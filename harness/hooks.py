@@ -1,12 +1,13 @@
-"""Hooks: RNG state in checkpoints (exact resume), rich progress bars, method rounds."""
+"""Hooks: RNG state in checkpoints (exact resume), checkpoint guards, rich progress bars,
+method rounds."""
 
-import random
 from pathlib import Path
 
-import numpy as np
-import torch
 from mmengine.hooks import Hook
 
+from harness import rng
+from harness.checkpoints import plain, restore_message_hub, write_last_checkpoint
+from harness.guards import check_finite_state
 from harness.registry import HOOKS
 from harness.rounds import Artifacts, RoundContext
 from harness.utils import unwrap
@@ -21,24 +22,47 @@ class RngStateHook(Hook):
     """
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        np_state = np.random.get_state()
-        checkpoint["rng_state"] = {
-            "python": random.getstate(),
-            "numpy": (np_state[0], np_state[1].tolist(), *np_state[2:]),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
+        checkpoint["rng_state"] = rng.capture()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = checkpoint.get("rng_state")
-        if state is None:
-            return
-        random.setstate(state["python"])
-        name, keys, *rest = state["numpy"]
-        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+        if "rng_state" in checkpoint:
+            rng.restore(checkpoint["rng_state"])
+
+
+@HOOKS.register_module()
+class CheckpointGuardHook(Hook):
+    """Training checkpoints that are safe to keep and to resume.
+
+    Before a save: refuses non-finite weights, records the run's identity
+    (``--resume`` refuses another run's checkpoint) and turns everything but the
+    tensors into plain types, so the file loads with ``weights_only=True``. After
+    each save: ``last_checkpoint`` names the file relative to the work dir.
+    """
+
+    # Lowest: sees the checkpoint after every other hook added to it, and runs
+    # after_train_iter after mmengine's CheckpointHook has saved.
+    priority = "LOWEST"
+
+    def __init__(self, run: dict):
+        self.run = run
+        self.named = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        check_finite_state(checkpoint["state_dict"],
+                           f"checkpoint of iteration {checkpoint['meta']['iter']}")
+        checkpoint["meta"]["harness_run"] = self.run
+        for key in checkpoint:
+            if key != "state_dict":
+                checkpoint[key] = plain(checkpoint[key])
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint["message_hub"] = restore_message_hub(checkpoint["message_hub"])
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        saved = runner.message_hub.get_info("last_ckpt")
+        if runner.rank == 0 and saved and saved != self.named:
+            write_last_checkpoint(Path(runner.work_dir), saved)
+            self.named = saved
 
 
 @HOOKS.register_module()
@@ -129,3 +153,30 @@ class RoundsHook(Hook):
         length = self._round_length(runner)
         if runner.iter > 0 and runner.iter % length == 0:
             self._start_round(runner, runner.iter // length)
+
+
+@HOOKS.register_module()
+class EvalPointsHook(Hook):
+    """Keeps the evaluation points in checkpoints, and evaluates a point a resumed run missed.
+
+    mmengine saves a checkpoint before the evaluation of the same iteration, so a
+    run resumed from it (or from the final checkpoint, when the record was never
+    written) evaluates that point again first. Evaluation leaves the random
+    generators untouched, so the resumed run still equals an uninterrupted one.
+    """
+
+    priority = "LOW"
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint["eval_points"] = runner.val_loop.points
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        runner.val_loop.points = list(checkpoint.get("eval_points", []))
+
+    def before_train(self, runner) -> None:
+        loop = runner.train_loop
+        due = runner.iter >= loop.val_begin and (
+            runner.iter % loop.val_interval == 0 or runner.iter == runner.max_iters)
+        done = {p["iter"] for p in runner.val_loop.points}
+        if runner.iter > 0 and due and runner.iter not in done:
+            runner.val_loop.run()

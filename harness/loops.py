@@ -1,14 +1,20 @@
 """The UDA loops: source and target batches side by side; evaluation on both domains."""
 
 import copy
+from pathlib import Path
 
 import torch
 from mmengine.runner import BaseLoop, IterBasedTrainLoop
 from mmengine.runner.amp import autocast
-from mmengine.runner.loops import _InfiniteDataloaderIterator
 
+from harness import rng, selection
+from harness.checkpoints import save_final
 from harness.errors import DataError
+from harness.evaluation import validate
+from harness.mmengine_private import diff_rank_seed, infinite_iterator
+from harness.per_sample import PerImage
 from harness.registry import LOOPS
+from harness.utils import unwrap
 
 
 class _PairedIterator:
@@ -41,68 +47,128 @@ class UDATrainLoop(IterBasedTrainLoop):
         iterators = {domain: self.dataloader_iterator}
         #: Training loaders by domain (self-training methods predict over the target's).
         self.loaders = {domain: self.dataloader}
-        diff_rank_seed = runner._randomness_cfg.get("diff_rank_seed", False)
         for name, cfg in (extra_dataloaders or {}).items():
-            loader = runner.build_dataloader(cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)
+            loader = runner.build_dataloader(cfg, seed=runner.seed,
+                                             diff_rank_seed=diff_rank_seed(runner))
             self.loaders[name] = loader
-            iterators[name] = _InfiniteDataloaderIterator(loader)
+            iterators[name] = infinite_iterator(loader)
         self.dataloader_iterator = _PairedIterator(iterators)
 
 
 @LOOPS.register_module()
 class DomainsValLoop(BaseLoop):
-    """Evaluates the target test split and the source test split on every call.
+    """One evaluation point: the target test split, the source test split, the held-out
+    source validation split and the validators on unlabeled target training data.
 
-    Metrics come back prefixed ``target/`` and ``source/``; the full confusion
-    matrices and derived reports stay on ``self.reports`` for the result record.
+    Every call appends a point (iteration, metrics with confusion matrices, validator
+    scores) to ``self.points``; model selection reads them after the run
+    (:mod:`harness.selection`). The global random generators are left as they were,
+    so evaluating in the middle of training does not change the training that follows,
+    and a resumed run equals an uninterrupted one. The weights the declared rule would
+    pick so far are kept in ``selected_path`` (only rules that may change their pick).
     """
 
     def __init__(self, runner, dataloader, evaluator, source_dataloader, fp16: bool = False,
-                 target_label_size: tuple[int, int] | None = None):
+                 target_label_size: tuple[int, int] | None = None,
+                 source_val_dataloader: dict | None = None,
+                 target_val_dataloader: dict | None = None,
+                 validators: tuple[str, ...] = (), selection: dict | None = None):
         super().__init__(runner, dataloader)
         #: (width, height) the protocol evaluates the target at; labels of another
         #: size mean the data was resized and the numbers would not be comparable.
         self.target_label_size = tuple(target_label_size) if target_label_size else None
         self.loaders = {"target": self.dataloader, "source": runner.build_dataloader(
             source_dataloader, seed=runner.seed)}
+        if source_val_dataloader is not None:
+            self.loaders["source_val"] = runner.build_dataloader(source_val_dataloader,
+                                                                 seed=runner.seed)
+        self.target_val = (runner.build_dataloader(target_val_dataloader, seed=runner.seed)
+                           if validators else None)
         self.evaluators = {}
         for domain in self.loaders:
             cfg = copy.deepcopy(evaluator)
             cfg["prefix"] = domain
             self.evaluators[domain] = runner.build_evaluator(cfg)
         self.fp16 = fp16
-        self.reports: dict[str, dict] = {}
+        self.validators = tuple(validators)
+        self.selection = selection or {}
+        self.points: list[dict] = []
+        #: iteration -> per-image target counts of that point (rank 0; the other ranks None).
+        self.target_samples: dict[int, PerImage | None] = {}
 
     def run(self) -> dict:
-        self.runner.call_hook("before_val")
-        self.runner.call_hook("before_val_epoch")
-        self.runner.model.eval()
-        metrics = {}
-        for domain, loader in self.loaders.items():
-            evaluator = self.evaluators[domain]
-            for idx, batch in enumerate(loader):
-                if domain == "target":
-                    self._check_label_size(batch)
-                self.runner.call_hook("before_val_iter", batch_idx=idx, data_batch=batch)
-                with torch.no_grad(), autocast(enabled=self.fp16):
-                    outputs = self.runner.model.val_step(batch)
-                evaluator.process(data_samples=outputs, data_batch=batch)
-                self.runner.call_hook(
-                    "after_val_iter", batch_idx=idx, data_batch=batch, outputs=outputs
-                )
-            metrics.update(evaluator.evaluate(len(loader.dataset)))
-            metric = evaluator.metrics[0]
-            self.reports[domain] = {"matrix": metric.last_matrix, "report": metric.last_report,
-                                    "variants": metric.last_variants,
-                                    "samples": metric.last_samples}
-        self.runner.call_hook("after_val_epoch", metrics=metrics)
-        self.runner.call_hook("after_val")
+        with rng.preserved():
+            self.runner.call_hook("before_val")
+            self.runner.call_hook("before_val_epoch")
+            self.runner.model.eval()
+            point, metrics = {"iter": self.runner.iter}, {}
+            for domain, loader in self.loaders.items():
+                metrics.update(self._evaluate(domain, loader))
+                point[domain] = self._report(domain)
+            self.target_samples[point["iter"]] = self.evaluators["target"].metrics[0].last_samples
+            if self.validators:
+                point["validators"] = validate.scores(
+                    unwrap(self.runner.model), self.validators, self.target_val,
+                    self.loaders.get("source_val"), self.selection, self.fp16)
+            # A resumed run re-evaluates the point its checkpoint was saved at.
+            self.points = [p for p in self.points if p["iter"] != point["iter"]] + [point]
+            self._keep_selected()
+            self.runner.call_hook("after_val_epoch", metrics=metrics)
+            self.runner.call_hook("after_val")
         return metrics
 
+    def _evaluate(self, domain: str, loader) -> dict:
+        evaluator = self.evaluators[domain]
+        for idx, batch in enumerate(loader):
+            if domain == "target":
+                self._check_label_size(batch)
+            self.runner.call_hook("before_val_iter", batch_idx=idx, data_batch=batch)
+            with torch.no_grad(), autocast(enabled=self.fp16):
+                outputs = self.runner.model.val_step(batch)
+            evaluator.process(data_samples=outputs, data_batch=batch)
+            self.runner.call_hook("after_val_iter", batch_idx=idx, data_batch=batch,
+                                  outputs=outputs)
+        return evaluator.evaluate(len(loader.dataset))
+
+    def _report(self, domain: str) -> dict:
+        """Every derived metric plus the confusion matrix, as records store them."""
+        metric = self.evaluators[domain].metrics[0]
+        return {**metric.last_report, "confusion": metric.last_matrix.tolist(),
+                "variants": metric.last_variants}
+
+    def _keep_selected(self) -> None:
+        """Save the weights when the declared rule's pick moves to the newest point."""
+        path, rule = self.selection.get("selected_path"), self.selection.get("rule", "last")
+        if path is None or rule == "last" or self.runner.rank != 0:
+            return
+        chosen = selection.picks(self.points, [rule], **self._pick_args())[rule]
+        if chosen == len(self.points) - 1:
+            save_final(unwrap(self.runner.model), Path(path),
+                       {"iter": self.runner.iter, "rule": rule})
+
+    def _pick_args(self) -> dict:
+        return {k: self.selection[k] for k in ("task", "subsets", "higher_is_better")}
+
+    def picks(self) -> dict[str, int]:
+        """rule -> the iteration it picks, for every rule the run can apply."""
+        chosen = selection.picks(self.points, self.selection.get("rules", ["last"]),
+                                 **self._pick_args())
+        return {rule: self.points[i]["iter"] for rule, i in chosen.items()}
+
+    def _selected(self) -> dict:
+        """The evaluation point the declared rule picks."""
+        rule = self.selection.get("rule", "last")
+        return self.points[selection.picks(self.points, [rule], **self._pick_args())[rule]]
+
     def domain_metrics(self) -> dict[str, dict]:
-        """Per domain: every derived metric plus the confusion matrix, as records store them."""
-        return {d: {**r["report"], "confusion": r["matrix"].tolist(), "variants": r["variants"]}
-                for d, r in self.reports.items()}
+        """Target and source test metrics at the point the declared rule picks."""
+        point = self._selected()
+        return {d: point[d] for d in ("target", "source")}
+
+    def selected_samples(self) -> PerImage | None:
+        """Per-image target counts at the picked point (None on ranks other than 0, or
+        when the point was evaluated before a resume)."""
+        return self.target_samples.get(self._selected()["iter"])
 
     def _check_label_size(self, batch: dict) -> None:
         check_label_size(batch, self.target_label_size)

@@ -12,11 +12,13 @@ import abc
 import dataclasses
 import difflib
 import math
+import typing
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from harness.errors import HarnessError
 from harness.registry import MODELS
@@ -32,10 +34,26 @@ class HParamsError(HarnessError, ValueError):
     """An unknown or ill-typed method hyper-parameter."""
 
 
+#: Strict (2.5 is no int, "1" no number; an int is a fine float) and finite.
+_HPARAM_CONFIG = ConfigDict(strict=True, allow_inf_nan=False)
+
+
+def _as_tuples(value):
+    """TOML has arrays only; frozen HParams declare tuples."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list) else value
+
+
 def build_hparams(cls: type, values: dict | None, method: str):
-    """Instantiate a frozen HParams dataclass; unknown keys name the closest field."""
+    """Instantiate a frozen HParams dataclass, each value checked against its field's type.
+
+    Unknown keys name the closest field. Types are checked with pydantic, including
+    ranges a method declares as ``Annotated[float, Field(gt=0)]``; checks that
+    involve several fields raise :class:`HParamsError` in ``__post_init__``.
+    """
     fields = {f.name for f in dataclasses.fields(cls)}
-    for key in values or {}:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    checked = {}
+    for key, value in (values or {}).items():
         if key not in fields:
             close = difflib.get_close_matches(key, sorted(fields), n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -43,7 +61,21 @@ def build_hparams(cls: type, values: dict | None, method: str):
             raise HParamsError(
                 f"method {method!r} has no hyper-parameter {key!r}.{hint} Known: {known}."
             )
-    return cls(**(values or {}))
+        try:
+            checked[key] = TypeAdapter(hints[key], config=_HPARAM_CONFIG).validate_python(
+                _as_tuples(value))
+        except ValidationError as exc:
+            raise HParamsError(
+                f"method {method!r}: hyper-parameter {key} = {value!r}: "
+                f"{exc.errors()[0]['msg']} (declared type {_type_name(hints[key])})"
+            ) from None
+    return cls(**checked)
+
+
+def _type_name(hint) -> str:
+    if typing.get_origin(hint) is typing.Annotated:  # the range is in pydantic's message
+        hint = typing.get_args(hint)[0]
+    return hint.__name__ if isinstance(hint, type) else str(hint)
 
 
 def load_net(net: torch.nn.Module, path: str) -> None:
@@ -78,6 +110,9 @@ class UDAMethod(BaseModel):
     #: Several optimizers (adversarial methods): ``optim_wrapper_cfg`` returns a
     #: ``MultiOptimWrapperConstructor`` config and the method overrides ``train_step``.
     multi_optimizer: ClassVar[bool] = False
+    #: ``predict_probs`` returns the features the prediction is computed from, so
+    #: feature-based validators (SND on features, DEV) can score the method.
+    exposes_features: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -85,6 +120,10 @@ class UDAMethod(BaseModel):
         if (cls.train_step is not UDAMethod.train_step) != cls.multi_optimizer:
             raise TypeError(f"{cls.__name__}: override train_step exactly when it declares "
                             "multi_optimizer = True")
+        if cls.predict is not UDAMethod.predict and (
+                cls.predict_probs is UDAMethod.predict_probs):
+            raise TypeError(f"{cls.__name__}: a method that overrides predict also overrides "
+                            "predict_probs, so validators score what it predicts")
         if cls.source_free and ("source" in cls.train_domains or not cls.needs_source_model):
             raise TypeError(f"{cls.__name__}: a source_free method trains on the target only "
                             "and declares needs_source_model = True")
@@ -167,6 +206,12 @@ class UDAMethod(BaseModel):
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         """Test-time logits; methods that change inference (calibrator, PLCA) override it."""
         return self.logits(inputs)
+
+    def predict_probs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Class probabilities at the head's resolution and the features they are computed
+        from (None where ``exposes_features`` is False): what validators read."""
+        features = self.net.forward_features(self.normalize(inputs))
+        return self.net.classify(features).softmax(1), features
 
     # -- mmengine plumbing ----------------------------------------------------
     def forward(self, inputs=None, data_samples=None, mode="tensor", source=None, target=None):

@@ -13,13 +13,19 @@ class UnknownNameError(HarnessError, KeyError):
         return str(self.args[0])
 
 
-def check_name(kind: str, name: str, known: Iterable[str]) -> str:
-    """Return ``name`` if it is known, else raise listing the closest known names."""
+def check_name(kind: str, name: str, known: Iterable[str], *, prefix: str = "",
+               error: type[HarnessError] = UnknownNameError) -> str:
+    """Return ``name`` if it is known, else raise listing the closest known names.
+
+    ``prefix`` (e.g. the file and option the name came from) starts the message;
+    ``error`` is the class raised, for callers whose errors have their own type.
+    """
     known = sorted(known)
     if name in known:
         return name
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownNameError(
-        f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known) or '(none)'}."
+    start = f"{prefix}: " if prefix else ""
+    raise error(
+        f"{start}unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known) or '(none)'}."
     )

@@ -12,6 +12,8 @@ from harness.utils import stable_hash
 
 #: Final weights of every run, in its work dir.
 FINAL_NAME = "model_final.pth"
+#: Weights at the evaluation point the protocol's selection rule picks (not ``last``).
+SELECTED_NAME = "model_selected.pth"
 
 
 def data_root(given: Path | None = None) -> Path:
@@ -40,8 +42,12 @@ def source_model_file(protocol, backbone: str, model_options: dict, seed: int) -
     Keyed by what the source model depends on: the protocol's source domain,
     classes and training settings, the backbone (and its options) and the seed.
     """
-    key = stable_hash([protocol.source.model_dump(mode="json"), protocol.classes,
-                       protocol.train.model_dump(mode="json"), backbone, model_options, seed], 10)
+    parts = [protocol.source.model_dump(mode="json"), protocol.classes,
+             protocol.train.model_dump(mode="json"), backbone, model_options, seed]
+    sel = protocol.selection
+    if sel.source_val_fraction is not None:  # the source model never trains on source-val
+        parts.append([sel.source_val_fraction, sel.source_val_seed])
+    key = stable_hash(parts, 10)
     return cache_root() / protocol.name / f"{backbone}-s{seed}-{key}" / FINAL_NAME
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.results import RunRecord, write_record
 from harness.utils import atomic_write
 
 FORMAT_VERSION = 1
@@ -166,31 +165,3 @@ def read_samples(path: Path, sha256: str) -> PerImage:
     return PerImage(int(arrays["n_images"]), int(arrays["num_classes"]),
                     *(arrays[k] for k in ("image", "gt", "pred", "count")))
 
-
-def encode_for_record(samples: PerImage | None) -> tuple[bytes | None, dict | None]:
-    """The side file's bytes and the record's ``samples`` field (None, None: no counts,
-    as on the ranks other than 0, which write no record)."""
-    if samples is None:
-        return None, None
-    blob, sha256 = encode_samples(samples)
-    return blob, {"target": sha256}
-
-
-def write_run(record: RunRecord, directory: Path, blob: bytes | None) -> Path:
-    """The record, then its side file beside it (named by the record's id)."""
-    path = write_record(record, directory)
-    if blob is not None:
-        write_samples(path, blob)
-    return path
-
-
-def load_run_samples(record: RunRecord, runs_dir: Path) -> PerImage:
-    """The per-image target counts of ``record``, stored under ``runs_dir`` as written by
-    :func:`write_run` (``<runs_dir>/<protocol>/<run_id>.samples.npz``)."""
-    path = samples_path(Path(runs_dir) / record.protocol.name / f"{record.run_id}.json")
-    if record.samples is None:
-        raise SamplesError(
-            f"{path.with_name(record.run_id + '.json')}: the run of {record.method.name} seed "
-            f"{record.seed} has no per-image counts (recorded before they were kept); re-run "
-            "it to compare it")
-    return read_samples(path, record.samples.target)

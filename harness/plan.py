@@ -8,16 +8,19 @@ source-model cache entry and the run key.
 """
 
 import dataclasses
+import inspect
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import paths
-from harness.data.labelmaps import ClassList, get_classes, subset_indices
+from harness.data.classes import ClassList, get_classes, subset_indices
 from harness.errors import HarnessError
 from harness.method import UDAMethod, build_hparams
-from harness.names import check_name
+from harness.names import UnknownNameError, check_name
 from harness.protocol import Protocol, load_protocol, parse_value
+from harness.utils import stable_json
 
 #: ``--set model.init=PATH`` names the backbone's pretrained weights file.
 MODEL_ALIASES = {"init": "pretrained"}
@@ -62,6 +65,14 @@ class RunPlan:
     def hparams_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.hparams)
 
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What this run's training checkpoints record; ``--resume`` refuses any other run's."""
+        return json.loads(stable_json({
+            "key": self.key, "protocol_hash": self.protocol.hash, "method": self.method,
+            "hparams": self.hparams_dict, "backbone": self.backbone,
+            "model_options": self.model_options, "seed": self.seed}))
+
     def for_source_model(self) -> "RunPlan":
         """The plain source-only run that fills this plan's source-model cache entry.
 
@@ -92,6 +103,32 @@ def backbone_names() -> list[str]:
 
     MODELS.import_from_location()
     return sorted(MODELS.module_dict)
+
+
+#: Dataset constructor arguments the harness sets itself: never protocol options.
+_HARNESS_ARGS = {"self", "split", "pipeline", "with_label", "data_root"}
+
+
+def check_dataset_options(proto: Protocol) -> None:
+    """Every ``options`` / ``test_options`` key is an argument of its dataset's constructor."""
+    from harness.registry import DATASETS
+
+    DATASETS.import_from_location()
+    for side in ("source", "target"):
+        domain = getattr(proto, side)
+        dataset = DATASETS.get(domain.dataset)
+        if dataset is None:
+            check_name("dataset", domain.dataset, DATASETS.module_dict)
+        params = inspect.signature(dataset.__init__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            continue  # takes anything: its own constructor checks
+        valid = [name for name in params if name not in _HARNESS_ARGS]
+        for table in ("options", "test_options"):
+            for key in getattr(domain, table):
+                try:
+                    check_name(f"{domain.dataset} option", key, valid)
+                except UnknownNameError as exc:
+                    raise PlanError(f"{side}.{table}.{key}: {exc}") from None
 
 
 def split_overrides(pairs: list[str]) -> tuple[dict, dict, dict]:
@@ -132,14 +169,16 @@ def make_plan(
     protocol_overrides, user_hparams, model = split_overrides(list(sets))
     user_overrides = dict(protocol_overrides)
     as_written = load_protocol(protocol)
-    method = method or as_written.defaults.method
+    method = as_written.defaults.method if method is None else method
     cls = method_class(method)
     settings = as_written.methods.get(method)
     if settings is not None:
         protocol_overrides = {**{f"train.{k}": v for k, v in settings.train.items()},
                               **protocol_overrides}
-    proto = load_protocol(protocol, protocol_overrides)
-    backbone = backbone or (settings and settings.backbone) or proto.defaults.backbone
+    proto = load_protocol(protocol, protocol_overrides, from_cli=user_overrides)
+    check_dataset_options(proto)
+    if backbone is None:
+        backbone = (settings and settings.backbone) or proto.defaults.backbone
     if proto.task not in cls.tasks:
         raise PlanError(
             f"method {method!r} applies to {', '.join(cls.tasks)} protocols, and "
@@ -148,6 +187,13 @@ def make_plan(
     check_name("backbone", backbone, backbone_names())
     hp = build_hparams(cls.HParams, {**(settings.hparams if settings else {}), **user_hparams},
                        method)
+    if proto.selection.validators:  # fail now, not at the first evaluation point
+        from harness.evaluation import validate
+        from harness.selection import check_validator_names
+
+        check_validator_names(proto)
+        validate.build(proto.selection.validators, method, cls.exposes_features,
+                       proto.selection.source_val_fraction is not None)
     model_options = {**proto.model, **model}
     hparams = dataclasses.asdict(hp)
     key = paths.run_key(proto.hash, method, backbone, seed, hparams, model_options)

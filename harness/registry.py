@@ -19,6 +19,8 @@ mmcv_compat.install()
 import mmseg.registry as _mmseg  # noqa: E402
 from mmengine.registry import Registry  # noqa: E402
 
+from harness.mmengine_private import registry_locations  # noqa: E402
+
 SCOPE = "harness"
 
 _LOCATIONS = {
@@ -28,6 +30,7 @@ _LOCATIONS = {
     "METRICS": ["harness.evaluation"],
     "LOOPS": ["harness.loops"],
     "HOOKS": ["harness.hooks"],
+    "OPTIM_WRAPPERS": ["harness.guards"],
 }
 
 
@@ -35,7 +38,7 @@ def _child(attr: str) -> Registry:
     parent = getattr(_mmseg, attr)
     # A lookup that falls through to the parent does not import the parent's
     # modules, so the child imports them itself (e.g. mmseg's RandomCrop).
-    locations = _LOCATIONS.get(attr, []) + list(parent._locations)
+    locations = _LOCATIONS.get(attr, []) + registry_locations(parent)
     return Registry(parent.name, parent=parent, scope=SCOPE, locations=locations)
 
 
@@ -52,4 +55,5 @@ METRICS = _CHILDREN["METRICS"]
 LOOPS = _CHILDREN["LOOPS"]
 HOOKS = _CHILDREN["HOOKS"]
 DATA_SAMPLERS = _CHILDREN["DATA_SAMPLERS"]
+OPTIM_WRAPPERS = _CHILDREN["OPTIM_WRAPPERS"]
 METHODS = Registry("method", parent=MODELS, scope="methods", locations=["methods"])

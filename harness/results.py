@@ -11,6 +11,7 @@ against the content they were written with.
 """
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from harness.errors import HarnessError
+from harness.evaluation.metrics import derive
 from harness.utils import atomic_write, stable_hash
 
 SCHEMA_VERSION = 2
@@ -119,6 +121,22 @@ class SelectionInfo(_Strict):
     rule: str
     iter: int
     uses_target_labels: bool
+    #: Every rule the run could apply -> the iteration it picks (``oracle`` included,
+    #: flagged: it reads target-test labels). Empty in records from before selection.
+    picks: dict[str, int] = {}
+
+
+class EvalPoint(_Strict):
+    """One evaluation during training: what every selection rule reads."""
+
+    iter: int
+    #: Target test split (read for reporting and by the ``oracle`` rule only).
+    target: DomainMetrics
+    source: DomainMetrics
+    #: Held-out source validation split, where the protocol declares one.
+    source_val: DomainMetrics | None = None
+    #: Validator name -> score on unlabeled target training data.
+    validators: dict[str, float] = {}
 
 
 class TrainInfo(_Strict):
@@ -160,12 +178,15 @@ class RunRecord(_Strict):
     code: CodeVersion
     packages: dict[str, str]
     device: DeviceInfo
-    #: The evaluated splits: both, or target_test alone for external predictions.
-    data: dict[Literal["source_test", "target_test"], SplitData]
+    #: The evaluated splits: both test splits (and validation splits a selection rule
+    #: read), or target_test alone for external predictions.
+    data: dict[Literal["source_test", "target_test", "source_val", "target_val"], SplitData]
     classes: ClassSet
     selection: SelectionInfo | None
     train: TrainInfo | None
     metrics: dict[Literal["target", "source"], DomainMetrics]
+    #: Every evaluation point, in order (records from before periodic evaluation: none).
+    evaluations: list[EvalPoint] = []
     #: Optional so that records written before per-image counts were kept stay valid.
     samples: SampleFiles | None = None
 
@@ -184,12 +205,14 @@ class RunRecord(_Strict):
     def _domains(cls, value: dict, info: ValidationInfo) -> dict:
         # Trained runs are evaluated on both domains (leaderboards plot one against the
         # other); external predictions exist for the target test split only.
-        domains = ("target",) if info.data.get("external") else ("target", "source")
+        external = info.data.get("external") is not None
+        domains = ("target",) if external else ("target", "source")
         keys = {d if info.field_name == "metrics" else f"{d}_test" for d in domains}
-        if set(value) != keys:
-            missing = keys - set(value)
-            raise ValueError(f"no entry for {', '.join(sorted(missing))}" if missing else
-                             f"external predictions have only {', '.join(sorted(keys))}")
+        missing = keys - set(value)
+        if missing:
+            raise ValueError(f"no entry for {', '.join(sorted(missing))}")
+        if external and set(value) != keys:
+            raise ValueError(f"external predictions have only {', '.join(sorted(keys))}")
         return value
 
 
@@ -272,7 +295,43 @@ def load_record(path: Path) -> RunRecord:
             f"{path}: run_id {record.run_id} does not match its content ({content_id(data)}): "
             "the file was edited after the run; re-run it"
         )
+    for domain, metrics in record.metrics.items():
+        check_derived(path, f"metrics.{domain}", metrics.model_dump())
     return record
+
+
+def _same(stored, derived) -> bool:
+    if isinstance(derived, float) and isinstance(stored, int | float):
+        return math.isclose(stored, derived, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(derived, list) and isinstance(stored, list):
+        return len(stored) == len(derived) and all(map(_same, stored, derived))
+    if isinstance(derived, dict) and isinstance(stored, dict):
+        return all(_same(stored.get(k), v) for k, v in derived.items())
+    return stored == derived
+
+
+def check_derived(path, where: str, metrics: dict) -> None:
+    """Every metric of ``metrics`` (and of its variants) equals what its confusion matrix gives.
+
+    A record whose headline numbers were edited and its run id recomputed passes the
+    id check; this one names the edited field.
+    """
+    classes = metrics["classes"]
+    try:
+        subsets = {name: [classes.index(c) for c in subset["classes"]]
+                   for name, subset in metrics["subsets"].items()}
+        derived = derive(metrics["confusion"], classes, subsets)
+    except (KeyError, ValueError) as exc:
+        raise RecordError(f"{path}: {where}: metrics cannot be derived from the confusion "
+                          f"matrix ({exc}); delete or re-run it") from None
+    for key, value in derived.items():
+        if not _same(metrics.get(key), value):
+            raise RecordError(
+                f"{path}: {where}.{key} = {metrics.get(key)!r} but its confusion matrix gives "
+                f"{value!r}: the file was edited after the run; re-run it"
+            )
+    for name, variant in metrics.get("variants", {}).items():
+        check_derived(path, f"{where}.variants.{name}", variant)
 
 
 def load_records(directory: Path) -> tuple[list[RunRecord], list[RecordError]]:

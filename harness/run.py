@@ -4,18 +4,28 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.checkpoints import load_final_meta, save_final
+from harness.checkpoints import (
+    install_safe_loading,
+    load_final_meta,
+    resume_checkpoint,
+    save_final,
+)
 from harness.config import compile_config
+from harness.outputs import cache_entry_lock, check_writable, work_dir_lock
 from harness.paths import FINAL_NAME, cache_entry_name
-from harness.per_sample import encode_for_record, write_run
 from harness.plan import PlanError, RunPlan
 from harness.provenance import code_version, device_info, package_versions
+from harness.record_samples import encode_for_record, write_run
 from harness.results import RunRecord, finalize
 from harness.utils import unwrap
 
 
 def execute(plan: RunPlan) -> tuple[RunRecord, Path | None]:
     """Train and evaluate; returns the record and where rank 0 wrote it."""
+    outputs = {"--work-dir": plan.work_dir, "--results-dir": plan.results_dir}
+    if plan.method_cls.needs_source_model:
+        outputs["the source-model cache ($HARNESS_CACHE)"] = plan.source_cache.parent
+    check_writable(outputs)
     if plan.method_cls.needs_source_model:
         ensure_source_model(plan)
     return train_and_record(plan)
@@ -53,10 +63,11 @@ def save_pretrained_source(plan: RunPlan) -> None:
 def ensure_source_model(plan: RunPlan) -> Path:
     """Train the source-only model once per (protocol source part, backbone, seed)."""
     path = plan.source_cache
-    if not path.is_file() and plan.protocol.source_model == "pretrained":
-        save_pretrained_source(plan)
-    elif not path.is_file():
-        train_and_record(plan.for_source_model())
+    with cache_entry_lock(path.parent):
+        if not path.is_file() and plan.protocol.source_model == "pretrained":
+            save_pretrained_source(plan)
+        elif not path.is_file():
+            train_and_record(plan.for_source_model())
     return path
 
 
@@ -91,19 +102,36 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
 
     ``extra_hooks``: mmengine hook configs added to the run (tests interrupt runs with them).
     """
+    with work_dir_lock(plan.work_dir):
+        return _train_and_record(plan, extra_hooks)
+
+
+def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
+                      ) -> tuple[RunRecord, Path | None]:
     from mmengine.runner import Runner
 
+    install_safe_loading()
     cfg = compile_config(plan)
     cfg.custom_hooks.extend(extra_hooks)
+    if plan.resume:  # the checkpoint is chosen and checked here, not by mmengine
+        found = resume_checkpoint(plan.work_dir, plan.identity)
+        cfg.resume = found is not None
+        cfg.load_from = str(found) if found else None
     runner = Runner.from_cfg(cfg)
     start = time.perf_counter()
     model = runner.train()
     wall = time.perf_counter() - start
+    # A run resumed from its last iteration evaluated in EvalPointsHook.before_train.
     val = runner.val_loop
     p, cls = plan.protocol, plan.method_cls
     net = unwrap(model).net
     loaders = {"source_test": val.loaders["source"], "target_test": val.loaders["target"]}
-    blob, samples = encode_for_record(val.reports["target"]["samples"])
+    if "source_val" in val.loaders:
+        loaders["source_val"] = val.loaders["source_val"]
+    if val.target_val is not None:
+        loaders["target_val"] = val.target_val
+    picks = val.picks()
+    blob, samples = encode_for_record(val.selected_samples())
     record = finalize({
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "protocol": protocol_identity(plan),
@@ -119,11 +147,12 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
         "device": device_info(runner.world_size, plan.amp),
         "data": fingerprints(loaders),
         "classes": class_set(plan),
-        "selection": {"rule": p.selection.rule, "iter": runner.iter,
-                      "uses_target_labels": p.selection.rule == "oracle"},
+        "selection": {"rule": p.selection.rule, "iter": picks[p.selection.rule],
+                      "uses_target_labels": p.selection.rule == "oracle", "picks": picks},
         "train": {"iters": runner.iter, "wall_time_s": round(wall, 3),
                   "config": p.train.model_dump(mode="json")},
         "metrics": val.domain_metrics(),
+        "evaluations": val.points,
         "samples": samples,
     })
     if runner.rank == 0:

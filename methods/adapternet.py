@@ -10,17 +10,15 @@ camera; the frozen source model and its loss act as one big loss function (Fig. 
 from dataclasses import dataclass
 
 import torch
+from pydantic import PositiveInt
 from torch import nn
 
-from harness.method import HParamsError, UDAMethod
+from harness.method import UDAMethod
 from harness.registry import METHODS
 
 
 def identity_adapter(channels: int, layers: int) -> nn.Sequential:
     """``layers`` x (1x1 conv, ReLU), each conv the identity: F(x) = x for x >= 0 (§2)."""
-    if layers < 1:
-        raise HParamsError(f"adapternet: layers = {layers}; the adapter needs at least one layer "
-                         "(the paper uses 5, §5.1)")
     blocks = []
     for _ in range(layers):
         conv = nn.Conv2d(channels, channels, kernel_size=1)
@@ -35,7 +33,7 @@ def identity_adapter(channels: int, layers: int) -> nn.Sequential:
 class AdapterNet(UDAMethod):
     @dataclass(frozen=True)
     class HParams:
-        layers: int = 5  # §5.1: "our AdapterNet with 5 layers"
+        layers: PositiveInt = 5  # at least one; §5.1: "our AdapterNet with 5 layers"
 
     train_domains = ("target",)
     uses_target_labels = True

@@ -17,9 +17,10 @@ on fresh calibrations. Each part has its own Adam optimizer.
 import dataclasses
 
 import torch
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 
 import harness.multi_optim  # noqa: F401  (registers MultiOptimWrapperConstructor)
-from harness.method import HParamsError, UDAMethod
+from harness.method import UDAMethod
 from harness.registry import METHODS
 from methods._nets.calibrator import (
     CALIBRATED_SOURCE,
@@ -46,37 +47,25 @@ class Calibrator(UDAMethod):
         #: L-infinity bound of the perturbation in the backbone's input units (digits:
         #: [-1, 1]). Official configs/digits/mnist_to_usps.yml L_INFTY_NORM = 0.4
         #: (usps_to_mnist 0.9, svhn_to_mnist 0.8); paper Sec. 5.2: 0.01 for GTA5->Cityscapes.
-        epsilon: float = 0.4
+        epsilon: PositiveFloat = 0.4
         #: Generator width (ngf, CALI_WIDTH_FACTOR = 8 in mnist_to_usps.yml): with 9
         #: blocks this is Table 3's 0.18M; width 4 gives the 0.05M of the DRN-26 row.
-        width: int = 8
+        width: PositiveInt = 8
         #: Residual blocks (ARCH: resnet_9, mnist_to_usps.yml).
-        blocks: int = 9
+        blocks: PositiveInt = 9
         #: Pixel-discriminator patch side (PATCH_SIZE = 4, mnist_to_usps.yml).
-        patch: int = 4
+        patch: PositiveInt = 4
         #: Pixel-discriminator hidden units (backbones.py PixelDiscriminator default 128).
-        pixel_hidden: int = 128
+        pixel_hidden: PositiveInt = 128
         #: Feature-discriminator hidden units (the official 500-unit layer before the output).
-        feature_hidden: int = 500
+        feature_hidden: PositiveInt = 500
         #: Weight of the calibrated-source terms in the calibrator's loss
         #: (train_calibrator_net.py: 1.0 target terms, 0.1 source terms, "good for digits").
-        source_weight: float = 0.1
+        source_weight: NonNegativeFloat = 0.1
         #: Adam for every component (paper Sec. 4: learning rate 1e-4).
-        lr: float = 1e-4
+        lr: PositiveFloat = 1e-4
         #: Adam weight decay (mnist_to_usps.yml OPTIMIZER.ADAM.WEIGHT_DECAY).
-        weight_decay: float = 5e-4
-
-        def __post_init__(self):
-            if not self.epsilon > 0:
-                raise HParamsError(
-                    f"calibrator: epsilon = {self.epsilon!r} must be > 0 (the L-infinity bound "
-                    "of the perturbation); e.g. --set method.epsilon=0.4 for digits, 0.01 for "
-                    "GTA5->Cityscapes"
-                )
-            for name in ("width", "blocks", "patch", "pixel_hidden", "feature_hidden"):
-                if getattr(self, name) < 1:
-                    raise HParamsError(f"calibrator: {name} = {getattr(self, name)!r} must be "
-                                       ">= 1")
+        weight_decay: NonNegativeFloat = 5e-4
 
     def __init__(self, backbone: dict, **kwargs):
         super().__init__(backbone, **kwargs)
@@ -113,6 +102,10 @@ class Calibrator(UDAMethod):
 
     def predict(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.net(self.calibrate(self.normalize(inputs)))
+
+    def predict_probs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.net.forward_features(self.calibrate(self.normalize(inputs)))
+        return self.net.classify(features).softmax(1), features
 
     def loss(self, source, target):
         """The calibrator's loss: both discriminators should call calibrated images "source"."""

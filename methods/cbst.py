@@ -22,12 +22,14 @@ predictions for them use the protocol's test-time input size.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, NonNegativeFloat, PositiveInt
 from torch.utils.data import DataLoader
 
-from harness.method import HParamsError, UDAMethod
+from harness.method import UDAMethod
 from harness.registry import METHODS
 from harness.rounds import RoundContext
 from harness.selftrain.thresholds import (
@@ -40,6 +42,9 @@ from harness.selftrain.thresholds import (
 )
 from harness.utils import IGNORE_INDEX
 
+#: A share of the target pixels, in (0, 1].
+Portion = Annotated[float, Field(gt=0, le=1)]
+
 
 class _SelfTraining(UDAMethod):
     needs_source_model = True
@@ -50,19 +55,17 @@ class _SelfTraining(UDAMethod):
 
     @dataclass(frozen=True)
     class HParams:
-        rounds: int = 3                # retraining rounds over the protocol's iterations
-        portion_start: float = 0.2     # p0: seed 004; CRST INIT_TGT_PORT
-        portion_step: float = 0.05     # delta-p per round: seed 004; CRST TGT_PORT_STEP
-        portion_max: float = 0.5       # CRST MAX_TGT_PORT
-        target_weight: float = 1.0     # pseudo-label loss weight (CBST: plain sum)
-        bins: int = 10_000             # histogram resolution of the thresholds
-        prior_size: tuple[int, int] = (128, 256)  # CBST-SP counting grid (h, w)
+        rounds: PositiveInt = 3        # retraining rounds over the protocol's iterations
+        portion_start: Portion = 0.2   # p0: seed 004; CRST INIT_TGT_PORT
+        #: delta-p per round: seed 004; CRST TGT_PORT_STEP
+        portion_step: Annotated[float, Field(ge=0, le=1)] = 0.05
+        portion_max: Portion = 0.5     # CRST MAX_TGT_PORT
+        target_weight: NonNegativeFloat = 1.0  # pseudo-label loss weight (CBST: plain sum)
+        bins: PositiveInt = 10_000     # histogram resolution of the thresholds
+        prior_size: tuple[PositiveInt, PositiveInt] = (128, 256)  # CBST-SP counting grid (h, w)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.hp.rounds < 1:
-            raise HParamsError(f"{type(self).__name__}: rounds must be >= 1, not "
-                               f"{self.hp.rounds}; set method.rounds=N with N >= 1")
         self.pseudo_labels: torch.Tensor | None = None
         self.round_info: list[dict] = []
 

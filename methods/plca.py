@@ -21,9 +21,11 @@ equation in the paper, so it is not provided here.
 """
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from harness.losses.association import cycle_association_loss, spatial_aggregate
 from harness.losses.label_smoothing import adaptive_label_smoothing
@@ -39,14 +41,17 @@ class PLCA(UDAMethod):
 
     @dataclass(frozen=True)
     class HParams:
-        lovasz_weight: float = 0.75           # Eq. 14; config/config.py TRAIN.LOV_W
-        association_weight: float = 0.1       # Eq. 14; TRAIN.ASSO_W (feature and prediction term each)
-        smoothing_weight: float = 0.01        # Eq. 14; TRAIN.LSR_W (source and target term each)
-        smoothing_threshold: float = 10.0     # Eq. 13 T; TRAIN.LSR_THRES
-        aggregation_alpha: float = 0.5        # Eq. 7-8; TRAIN.SPAGG_ALPHA, tools/test.py
+        lovasz_weight: NonNegativeFloat = 0.75        # Eq. 14; config/config.py TRAIN.LOV_W
+        #: Eq. 14; TRAIN.ASSO_W (feature and prediction term each)
+        association_weight: NonNegativeFloat = 0.1
+        #: Eq. 14; TRAIN.LSR_W (source and target term each)
+        smoothing_weight: NonNegativeFloat = 0.01
+        smoothing_threshold: PositiveFloat = 10.0     # Eq. 13 T; TRAIN.LSR_THRES
+        #: Eq. 7-8; TRAIN.SPAGG_ALPHA, tools/test.py
+        aggregation_alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
         multi_level: bool = True              # Sec. 3.4; APPLY_MULTILAYER_ASSOCIATION
         aggregate_at_inference: bool = True   # Sec. 3.3; g2c_test.yaml TEST.WITH_AGGREGATION
-        chunk_size: int = 1024                # rows per similarity block (memory, not maths)
+        chunk_size: PositiveInt = 1024        # rows per similarity block (memory, not maths)
 
     def _forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.net.forward_features(self.normalize(images))
@@ -88,8 +93,13 @@ class PLCA(UDAMethod):
         """
         if not self.hp.aggregate_at_inference:
             return self.logits(inputs)
+        return self.predict_probs(inputs)[0]
+
+    def predict_probs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.hp.aggregate_at_inference:
+            return super().predict_probs(inputs)
         alpha, chunk = self.hp.aggregation_alpha, self.hp.chunk_size
         features = spatial_aggregate(self.net.forward_features(self.normalize(inputs)), alpha,
                                      "cos", chunk)
         probs = self.net.classify(features).softmax(1)
-        return spatial_aggregate(probs, alpha, "kl", chunk)
+        return spatial_aggregate(probs, alpha, "kl", chunk), features

@@ -9,7 +9,7 @@ from harness.results import finalize
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 #: A run of the default protocol cut to seconds: few iterations, frequent checkpoints.
-TINY = ["train.iters=12", "train.checkpoint_interval=4", "train.log_interval=4"]
+TINY = ["train.iters=12", "train.checkpoint_interval=4", "train.log_interval=4", "eval.points=3"]
 
 
 @pytest.fixture
@@ -26,12 +26,22 @@ def _isolated_cwd(tmp_path, monkeypatch):
 def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash="h",
                  method="m", uses_target_labels=False, classes=("a", "b"), task="classification",
                  subsets=None, overrides=None):
-    """A valid synthetic record with ``acc`` as every headline metric."""
+    """A valid synthetic record: accuracy and mean class accuracy ``acc`` (one decimal).
+
+    Metrics are derived from a confusion matrix (1,000 samples, all of the first
+    class), as records must be; ``subsets``: name -> class names.
+    """
+    import numpy as np
+
+    from harness.evaluation.metrics import derive
+
     n = len(classes)
-    dom = {"classes": list(classes), "iou": [acc] + [None] * (n - 1),
-           "acc": [acc] + [None] * (n - 1), "miou": acc, "mean_acc": acc, "pixel_acc": acc,
-           "fwiou": acc, "missing": list(classes[1:]), "subsets": subsets or {}, "n": 4,
-           "confusion": [[2] + [2] * (n - 1)] + [[0] * n for _ in range(n - 1)]}
+    confusion = np.zeros((n, n), dtype=np.int64)
+    right = round(acc * 10)
+    confusion[0, 0], confusion[0, -1] = right, 1000 - right
+    subsets = {name: [list(classes).index(c) for c in names]
+               for name, names in (subsets or {}).items()}
+    dom = {**derive(confusion, list(classes), subsets), "confusion": confusion.tolist()}
     return finalize({
         "created": "2026-01-01T00:00:00+00:00",
         "protocol": {"name": name, "task": task, "hash": protocol_hash,

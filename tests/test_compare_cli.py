@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.per_sample import load_run_samples
+from harness.record_samples import load_run_samples
 from harness.results import load_records
 
 PROTOCOL = "digits_mnist_optdigits"

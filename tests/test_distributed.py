@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from harness.per_sample import load_run_samples
+from harness.record_samples import load_run_samples
 from harness.results import load_record
 
 TINY = ["--set", "train.iters=6", "--set", "train.checkpoint_interval=6", "--set",
-        "train.batch=32"]
+        "train.batch=32", "--set", "eval.points=2"]
 
 
 def one_process_labels() -> np.ndarray:

@@ -15,9 +15,9 @@ from harness.data.fixtures import write_fixtures
 from harness.data.labelmaps import get_labelmap
 from harness.data.loading import load_label
 from harness.external import PredictionsError, external_record, target_loader
-from harness.per_sample import load_run_samples
 from harness.plan import make_plan
 from harness.predictions import CSV_NAME, cityscapes_label_ids, predictions_sha256
+from harness.record_samples import load_run_samples
 from harness.registry import MODELS
 from harness.results import load_record
 

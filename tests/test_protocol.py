@@ -1,3 +1,4 @@
+import shutil
 import tomllib
 
 import pytest
@@ -13,6 +14,30 @@ from harness.protocol import (
 )
 
 DEFAULT = PROTOCOL_DIR / "digits_mnist_optdigits.toml"
+ROME = PROTOCOL_DIR / "cityscapes_nthu_rome.toml"
+
+#: Every protocol's hash as computed before protocols could have a base: rewriting a file
+#: over a base (or any other refactoring of the loader) must leave each one unchanged.
+PINNED_HASHES = {
+    "cityscapes_nthu_rio": "d85aeed1f43716a37f42c48d6e554fb6d55921fd0a567bb57d1b0d29187be2e9",
+    "cityscapes_nthu_rome": "7fd941e261fd9055ba624a1691a3f2f337776a57d7bf3c8e6c09eaf994b73d64",
+    "cityscapes_nthu_taipei": "ee7e6a81eb56d629767433459d50117e31805a0ad578ce95cf55d78ad567dce0",
+    "cityscapes_nthu_tokyo": "b8df4614ee01615942968dc6a2cfa328858e2d9ce1db053f42e89042e3fc8b19",
+    "digits_mnist5k_mnistm": "b7995341114fb0f752ead3d693fbd6c864af484c912579a2d150ffc7af5c01d3",
+    "digits_mnist5k_usps": "94519ad0cffa92c6c5c38289f1596be61ba1f09d9fe6f58fd69e6163146b8140",
+    "digits_mnist_mnistm": "bdb53ac90676c51399835e67b472433e6b56edda670c946eca87533058cf8d56",
+    "digits_mnist_optdigits": "933b7d6b5a81b062fa210833b34d4837ed5c3ba8ad7d2a6a783182f5e2f5680e",
+    "digits_mnist_usps": "6976c7ea4b980239ca61f4e7048eb48deda49427c4f0a7a6948c170f1953fac5",
+    "digits_svhn_mnist": "a79f8df4d565e0d05264630b7e61b4d9111834a87b512042014d93766b9fcab5",
+    "digits_usps_mnist": "b86117fe99268e73e2d194ec04ec822142bb806f96c7fb15b61ded00f636c77c",
+    "gta5_bdd": "225b319702cfebc25676e1e505843bc32e6210ad18ef01d8d14828915429bc63",
+    "gta5_cityscapes": "e7a5662f1501f7360b0a63a0773a8da55a323e3739d236a1b560323f3bbc723b",
+    "imagenet_simcam_power": "ac108ca8a98e1b0be0f5f939a4a5ebbf4adb8f5df98f754188be70928c6e98b6",
+    "imagenet_simcam_rotation": "c9a049db1908c2556e28893461470daaed35c5a5cf58a9aefec904e7cb4b8468",
+    "mnistm_simcam_power": "d8403f0ee7ff33ca377f191bb524ef6e49a7fee018abb1ca6b56fbc00f050d32",
+    "mnistm_simcam_rotation": "39a1a19edcccae6fdfc6822c8163d230d645daaacc76aa7c4a5c4cb05e191fa2",
+    "synthia_cityscapes": "9bdb7f87f897da1059d065a66bd0765734dc46b1f431f0576c65c91162d2dd4e",
+}
 
 
 def write(tmp_path, text, name="digits_mnist_optdigits"):
@@ -71,7 +96,7 @@ def test_unknown_protocol_suggests_closest():
 def test_overrides_are_typed_and_checked():
     p = load_protocol("digits_mnist_optdigits", {"train.iters": 7, "train.lr": 0.5})
     assert (p.train.iters, p.train.lr) == (7, 0.5)
-    with pytest.raises(ProtocolError, match="Did you mean train.iters"):
+    with pytest.raises(ProtocolError, match=r"--set train\.iter=7: .*Did you mean 'train\.iters'"):
         load_protocol("digits_mnist_optdigits", {"train.iter": 7})
     with pytest.raises(ProtocolError, match="train.iters"):
         load_protocol("digits_mnist_optdigits", {"train.iters": 0})
@@ -87,3 +112,79 @@ def test_apply_overrides_does_not_mutate_input():
     data = tomllib.loads(DEFAULT.read_text())
     out = apply_overrides(data, {"train.iters": 3}, "x")
     assert out["train"]["iters"] == 3 and data["train"]["iters"] == 1500
+
+
+def test_protocol_hashes_are_pinned():
+    changed = {n: load_protocol(n).hash for n in PINNED_HASHES
+               if load_protocol(n).hash != PINNED_HASHES[n]}
+    assert not changed, f"protocol identity changed: {changed}"
+    # The pins cover files written over a base, not only complete ones.
+    assert tomllib.loads((PROTOCOL_DIR / "cityscapes_nthu_rio.toml").read_text())["base"] == \
+        "cityscapes_nthu_rome"
+
+
+def with_rome(tmp_path, **files):
+    """``tmp_path`` holding the Rome protocol and ``files`` (name -> TOML text)."""
+    shutil.copy(ROME, tmp_path / ROME.name)
+    for name, text in files.items():
+        write(tmp_path, text, name=name)
+    return tmp_path
+
+
+def test_base_merges_tables_and_replaces_values_and_lists(tmp_path):
+    with_rome(tmp_path, milan='base = "cityscapes_nthu_rome"\nname = "milan"\n'
+              '[target]\noptions = { city = "Milan", subset = 4 }\n'
+              '[train]\niters = 8\n[reported]\ntasks = ["x"]\n')
+    rome, milan = load_protocol(str(ROME)), load_protocol(str(tmp_path / "milan.toml"))
+    assert milan.target.options == {"city": "Milan", "subset": 4}
+    assert milan.target.dataset == rome.target.dataset == "nthu"
+    assert (milan.train.iters, milan.train.crop) == (8, rome.train.crop)
+    assert milan.reported.tasks == ["x"] and milan.reported.file == rome.reported.file
+    assert milan.model_dump(exclude={"name", "target", "train", "reported"}) == \
+        rome.model_dump(exclude={"name", "target", "train", "reported"})
+
+
+def test_base_keeps_identity_and_chains(tmp_path):
+    # rio written as a chain rio -> mid -> rome: same content, same hash as the file in protocols/.
+    with_rome(tmp_path, mid='base = "cityscapes_nthu_rome"\nname = "mid"\n'
+              '[target]\noptions = { city = "Rio" }\n',
+              cityscapes_nthu_rio='base = "mid"\nname = "cityscapes_nthu_rio"\n'
+              'description = "Cityscapes train (2,975) -> NTHU Rio test (100) at 2048x1024, '
+              '13 classes, DeepLab-v2"\n[reported]\ntasks = ["cityscapes->rio"]\n')
+    chained = load_protocol(str(tmp_path / "cityscapes_nthu_rio.toml"))
+    assert chained.hash == PINNED_HASHES["cityscapes_nthu_rio"]
+
+
+def test_name_is_not_inherited(tmp_path):
+    with_rome(tmp_path, nameless='base = "cityscapes_nthu_rome"\n')
+    with pytest.raises(ProtocolError, match="missing key 'name'"):
+        load_protocol(str(tmp_path / "nameless.toml"))
+
+
+def test_base_cycle_names_the_files(tmp_path):
+    write(tmp_path, 'base = "b"\nname = "a"\n', name="a")
+    write(tmp_path, 'base = "a"\nname = "b"\n', name="b")
+    with pytest.raises(ProtocolError, match=r"cycle \(.*a\.toml -> .*b\.toml -> .*a\.toml\)"):
+        load_protocol(str(tmp_path / "a.toml"))
+
+
+def test_missing_base_names_the_file_and_the_closest_protocol(tmp_path):
+    with_rome(tmp_path, x='base = "cityscapes_nthu_rom"\nname = "x"\n')
+    with pytest.raises(ProtocolError) as err:
+        load_protocol(str(tmp_path / "x.toml"))
+    message = str(err.value)
+    assert str(tmp_path / "x.toml") in message and "cityscapes_nthu_rom.toml does not exist" \
+        in message and "Did you mean 'cityscapes_nthu_rome'" in message
+
+
+@pytest.mark.parametrize("source,wrong,right", [(DEFAULT, "iou", "accuracy"),
+                                                (ROME, "accuracy", "iou")])
+def test_metric_must_match_the_task(tmp_path, source, wrong, right):
+    text = source.read_text().replace(f'metric = "{right}"', f'metric = "{wrong}"')
+    path = write(tmp_path, text, name=source.stem)
+    task = load_protocol(str(source)).task
+    with pytest.raises(ProtocolError, match=f"(?s){path}.*eval.metric = '{wrong}' but task = "
+                       f"'{task}' reports '{right}': set eval.metric = '{right}'"):
+        load_protocol(str(path))
+    with pytest.raises(ProtocolError, match=f"eval.metric = '{wrong}'"):
+        load_protocol(source.stem, {"eval.metric": wrong})

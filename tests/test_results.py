@@ -162,3 +162,17 @@ def test_record_without_both_evaluated_splits_is_invalid(tmp_path, make_record):
     path.write_text(json.dumps(data))
     with pytest.raises(RecordError, match=f"{path.name}.*first: data"):
         load_record(path)
+
+
+@pytest.mark.parametrize("field, value", [("pixel_acc", 99.0), ("miou", 1.0),
+                                          ("acc", [99.0, None])])
+def test_edited_headline_metrics_are_caught_even_with_a_recomputed_id(tmp_path, make_record,
+                                                                      field, value):
+    path = write_record(make_record(acc=61.5), tmp_path)
+    data = json.loads(path.read_text())
+    data["metrics"]["source"][field] = value
+    data["run_id"] = content_id(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(RecordError, match=rf"metrics\.source\.{field} = .* but its confusion "
+                                          "matrix gives"):
+        load_record(path)

@@ -44,6 +44,10 @@ class PoisonWeightsAt(Hook):
                     p.fill_(float("nan"))
 
 
+class Opaque:
+    """A pickled object that is no tensor or plain data: weights_only=True refuses it."""
+
+
 def run(tmp_path: Path, sets, method="source_only", name="a", extra_hook=None, resume=False):
     plan = make_plan("digits_mnist_optdigits", method, None, 0, sets, work_dir=tmp_path / name,
                      results_dir=tmp_path / "records", resume=resume, quiet=True)
@@ -56,9 +60,9 @@ def test_record_is_complete_and_consistent(tmp_path, tiny_sets):
     assert record.protocol.hash == load_protocol("digits_mnist_optdigits").hash
     assert record.protocol.effective_hash == load_protocol(
         "digits_mnist_optdigits", {"train.iters": 12, "train.checkpoint_interval": 4,
-                                   "train.log_interval": 4}).hash
+                                   "train.log_interval": 4, "eval.points": 3}).hash
     assert record.protocol.overrides == {"train.iters": 12, "train.checkpoint_interval": 4,
-                                            "train.log_interval": 4}
+                                         "train.log_interval": 4, "eval.points": 3}
     assert record.train.iters == 12 and record.selection.rule == "last"
     assert record.packages["torch"] and record.code.version
     assert record.device.type in {"cpu", "cuda"}
@@ -85,6 +89,37 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path, tiny_sets):
     resumed, _ = run(tmp_path, tiny_sets, name="cut", resume=True)
     for domain in ("target", "source"):
         assert resumed.metrics[domain].confusion == full.metrics[domain].confusion
+    # Every evaluation point, including the one the checkpoint was saved just before.
+    assert resumed.evaluations == full.evaluations
+    assert resumed.selection == full.selection
+
+
+def test_every_evaluation_point_is_recorded_with_what_each_rule_reads(tmp_path, tiny_sets):
+    record, _ = run(tmp_path, tiny_sets)
+    assert [p.iter for p in record.evaluations] == [4, 8, 12]
+    validators = set(load_protocol("digits_mnist_optdigits").selection.validators)
+    for point in record.evaluations:
+        assert set(point.validators) == validators
+        assert point.source_val.n == 400 and point.target.n == 600 and point.source.n == 1000
+        assert all(np.isfinite(v) for v in point.validators.values())
+    # 10% of the 4,000 training digits held out, and the rest trained on; both hashed.
+    assert record.data["source_val"].n == 400 and record.data["target_val"].n == 1197
+    picks = record.selection.picks
+    assert set(picks) == {"last", "source_val", "oracle", *validators}
+    assert picks["last"] == 12 and record.selection.iter == 12
+    best = max(record.evaluations, key=lambda p: p.target.pixel_acc)
+    assert picks["oracle"] == best.iter
+    assert record.metrics["target"] == record.evaluations[-1].target
+
+
+def test_a_declared_rule_other_than_last_reports_and_keeps_its_pick(tmp_path, tiny_sets):
+    record, _ = run(tmp_path, [*tiny_sets, "selection.rule=source_val"])
+    pick = record.selection.picks["source_val"]
+    assert record.selection.iter == pick and not record.selection.uses_target_labels
+    point = next(p for p in record.evaluations if p.iter == pick)
+    assert record.metrics["target"] == point.target
+    assert point.source_val.pixel_acc == max(p.source_val.pixel_acc for p in record.evaluations)
+    assert (tmp_path / "a" / "model_selected.pth").is_file()
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_sets):
@@ -112,8 +147,10 @@ def test_eval_reproduces_the_record_and_rejects_a_foreign_checkpoint(tmp_path, t
     torch.save(state, foreign)
     with pytest.raises(CheckpointError, match=r"net\.head\.weight: file \(5, 500\)"):
         evaluate_checkpoint(spec, foreign)
+    unsafe = tmp_path / "unsafe.pth"
+    torch.save({"state_dict": state["state_dict"], "meta": Opaque()}, unsafe)
     with pytest.raises(CheckpointError, match="weights_only"):
-        evaluate_checkpoint(spec, tmp_path / "a" / "iter_12.pth")
+        evaluate_checkpoint(spec, unsafe)
 
 
 def test_execute_writes_under_the_protocol_folder(tmp_path, tiny_sets):

@@ -14,8 +14,8 @@ from harness.checkpoint_eval import evaluate_checkpoint
 from harness.checkpoints import save_final
 from harness.cli import main
 from harness.config import compile_config
+from harness.data.classes import get_classes
 from harness.data.fixtures import fixture_datasets, write_fixtures
-from harness.data.labelmaps import get_classes
 from harness.plan import make_plan
 from harness.protocol import load_protocol, protocol_names
 from harness.registry import MODELS

@@ -1,3 +1,10 @@
-"""Datasets; importing this package registers every dataset class and loading transform."""
+"""Datasets; importing this package registers every dataset class and loading transform.
 
-from harness.data import digits, imagenet_val, mnist_m, segmentation, wrappers  # noqa: F401
+Every module of the package is imported, so a new dataset file registers by existing.
+"""
+
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -16,7 +16,7 @@ def protocol_problems(protocol_name: str, data_root: Path | None, sets: dict | N
     uses, or against ``options.subset`` where the protocol declares one.
     """
     from harness.data.layout_check import check_dataset
-    from harness.data.segmentation import seg_datasets
+    from harness.data.seg_base import seg_datasets
 
     p = load_protocol(protocol_name, sets or {})
     root = paths.data_root(data_root)
@@ -41,7 +41,7 @@ def _check_built(domain, root: Path):
     readers of ``harness.data.digit_readers`` report every finding) and verifies a
     pinned split, exactly as a run's loader does."""
     from harness.data.digit_readers import DigitFileError
-    from harness.data.segmentation import Problem
+    from harness.data.seg_base import Problem
     from harness.registry import DATASETS
 
     problems = []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.segmentation import Problem, format_problems
+from harness.data.seg_base import Problem, format_problems
 from harness.errors import HarnessError
 
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from harness.data.segmentation import NTHU_CITIES
+from harness.data.nthu import NTHU_CITIES
 
 # Raw label grids (rows top to bottom), datasets.md 14.1-14.5.
 # fmt: off

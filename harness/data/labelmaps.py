@@ -1,66 +1,23 @@
-"""Class lists and raw-id -> trainId label maps, as versioned data.
+"""Raw-id -> trainId label maps of the segmentation datasets, as versioned data.
 
-Every segmentation protocol of the harness works in the Cityscapes 19-class
-trainId space (0 road ... 18 bicycle, 255 = ignore). A ``ClassList`` names a
-set of those trainIds (all 19, or the SYNTHIA 16 / 13 and NTHU 13 subsets the
-papers report); a ``LabelMap`` turns the ids stored in one dataset's label files
-into trainIds through a lookup table. Both carry a ``version`` and a
-``fingerprint`` (sha256 of their canonical content) that go into result records,
-so a changed map can never be mistaken for the old one.
+A ``LabelMap`` turns the ids stored in one dataset's label files into Cityscapes
+trainIds (0..18, 255 = ignore; class names in :mod:`harness.data.classes`)
+through a lookup table. Each carries a ``version`` and a ``fingerprint`` (sha256
+of its canonical content) that go into result records, so a changed map can never
+be mistaken for the old one.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 
 import cv2
 import numpy as np
-from torchvision.models import VGG16_Weights
 
+from harness.names import check_name
 from harness.utils import IGNORE_INDEX, stable_hash
-
-
-def _fingerprint(content: dict) -> str:
-    return stable_hash(content)
-
-
-def _unknown(kind: str, name: str, known) -> ValueError:
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.4)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
-    return ValueError(f"unknown {kind} '{name}': {hint}known: {', '.join(sorted(known))}")
-
-
-@dataclass(frozen=True)
-class ClassList:
-    """Named, ordered trainIds of the 19-way space with their class names."""
-
-    name: str
-    version: str
-    train_ids: tuple[int, ...]
-    source: str
-    #: Names of a class list outside the Cityscapes space (e.g. digits); empty
-    #: means the Cityscapes names of ``train_ids``.
-    label_names: tuple[str, ...] = ()
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        if self.label_names:
-            return self.label_names
-        return tuple(CITYSCAPES19_NAMES[i] for i in self.train_ids)
-
-    @cached_property
-    def fingerprint(self) -> str:
-        return _fingerprint(
-            {
-                "name": self.name,
-                "version": self.version,
-                "train_ids": list(self.train_ids),
-                "names": list(self.names),
-            }
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,7 +62,7 @@ class LabelMap:
 
     @cached_property
     def fingerprint(self) -> str:
-        return _fingerprint(
+        return stable_hash(
             {
                 "name": self.name,
                 "version": self.version,
@@ -156,103 +113,6 @@ def _ranges(ids: tuple[int, ...]) -> str:
             start = None
     return ", ".join(parts)
 
-
-# --- class lists -------------------------------------------------------------
-
-# mcordts/cityscapesScripts:cityscapesscripts/helpers/labels.py (trainIds 0..18);
-# same tuple as open-mmlab/mmsegmentation:mmseg/datasets/cityscapes.py.
-# fmt: off
-CITYSCAPES19_NAMES = (
-    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
-    "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
-    "truck", "bus", "train", "motorcycle", "bicycle",
-)
-# fmt: on
-
-_CLASS_LISTS = {
-    c.name: c
-    for c in (
-        ClassList(
-            "cityscapes19",
-            "1",
-            tuple(range(19)),
-            "mcordts/cityscapesScripts:cityscapesscripts/helpers/labels.py",
-        ),
-        # Drops terrain(9), truck(14), train(16), which SYNTHIA never labels.
-        # ZJULearning/MaxSquareLoss:utils/eval.py synthia_set_16; CBST seed table (16 columns).
-        ClassList(
-            "synthia16",
-            "1",
-            (0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 15, 17, 18),
-            "ZJULearning/MaxSquareLoss:utils/eval.py synthia_set_16",
-        ),
-        # synthia16 minus wall(3), fence(4), pole(5): the "mIoU*" of the SYNTHIA papers.
-        # ZJULearning/MaxSquareLoss:utils/eval.py synthia_set_13; yzou2/CBST#7.
-        ClassList(
-            "synthia13",
-            "1",
-            (0, 1, 2, 6, 7, 8, 10, 11, 12, 13, 15, 17, 18),
-            "ZJULearning/MaxSquareLoss:utils/eval.py synthia_set_13",
-        ),
-        # The ten digits of every digits protocol (MNIST, USPS, SVHN, MNIST-M, optdigits).
-        ClassList(
-            "digits10",
-            "1",
-            tuple(range(10)),
-            "LeCun et al. 1998: MNIST labels are the digits 0..9",
-            tuple(str(d) for d in range(10)),
-        ),
-        # The 13 classes labelled in NTHU cross-city (same trainIds as synthia13).
-        # joonh-kim/ETM:dataset/crosscity_dataset.py; CBST seed NTHU table header.
-        ClassList(
-            "nthu13",
-            "1",
-            (0, 1, 2, 6, 7, 8, 10, 11, 12, 13, 15, 17, 18),
-            "joonh-kim/ETM:dataset/crosscity_dataset.py id_to_trainid",
-        ),
-        # ILSVRC2012's 1,000 classes in sorted-WNID order, the index torchvision's ImageNet
-        # weights predict (datasets.md §12.3); index 65 = sea snake = n01751748.
-        ClassList(
-            "imagenet1000",
-            "1",
-            tuple(range(1000)),
-            "torchvision VGG16_Weights.IMAGENET1K_V1.meta['categories']",
-            tuple(VGG16_Weights.IMAGENET1K_V1.meta["categories"]),
-        ),
-    )
-}
-
-
-def get_classes(name: str) -> ClassList:
-    try:
-        return _CLASS_LISTS[name]
-    except KeyError:
-        raise _unknown("class list", name, _CLASS_LISTS) from None
-
-
-def class_lists() -> list[str]:
-    return sorted(_CLASS_LISTS)
-
-
-def subset_indices(subset_name: str, classes_name: str = "cityscapes19") -> list[int]:
-    """Positions in ``classes_name`` of the classes of ``subset_name``.
-
-    ``"all"`` means every class of ``classes_name``. With the 19-way list the
-    positions are the trainIds, e.g. synthia13 -> [0, 1, 2, 6, ...].
-    """
-    classes = get_classes(classes_name)
-    if subset_name == "all":
-        return list(range(len(classes.train_ids)))
-    subset = get_classes(subset_name)
-    missing = [i for i in subset.train_ids if i not in classes.train_ids]
-    if missing:
-        raise ValueError(
-            f"class list {subset_name} has trainIds {missing} that are not in {classes_name}"
-        )
-    return [classes.train_ids.index(i) for i in subset.train_ids]
-
-
-# --- label maps --------------------------------------------------------------
 
 # Cityscapes labelId -> trainId: mcordts/cityscapesScripts:cityscapesscripts/helpers/labels.py.
 # Identical dict in wasidennis/AdaptSegNet:dataset/gta5_dataset.py, valeoai/ADVENT:
@@ -361,11 +221,8 @@ _LABEL_MAPS = {
 }
 
 
-def get_labelmap(dataset_name: str) -> LabelMap:
-    try:
-        return _LABEL_MAPS[dataset_name]
-    except KeyError:
-        raise _unknown("label map", dataset_name, _LABEL_MAPS) from None
+def get_labelmap(name: str) -> LabelMap:
+    return _LABEL_MAPS[check_name("label map", name, _LABEL_MAPS)]
 
 
 def label_maps() -> list[str]:

@@ -16,7 +16,8 @@ from PIL import Image
 
 from harness.data.labelmaps import get_labelmap
 from harness.data.loading import read_label_ids
-from harness.data.segmentation import NTHU_CITIES, Problem, SegDataset, seg_dataset_class
+from harness.data.nthu import NTHU_CITIES
+from harness.data.seg_base import Problem, SegDataset, seg_dataset_class
 
 __all__ = ["Problem", "check_dataset"]
 

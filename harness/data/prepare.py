@@ -28,7 +28,7 @@ from rich.progress import Progress
 
 from harness.data.labelmaps import get_labelmap
 from harness.data.loading import load_label
-from harness.data.segmentation import Problem, format_problems
+from harness.data.seg_base import Problem, format_problems
 from harness.errors import HarnessError
 from harness.names import check_name
 from harness.utils import atomic_path

@@ -83,6 +83,8 @@ def method_label(protocol: Protocol, record: RunRecord) -> str:
     name = record.method.name
     if record.external:
         return f"{name} (external predictions)"
+    if record.selection.uses_target_labels:
+        name = f"{name} [selected on target labels]"
     if is_oracle(record):
         return f"{name} (upper bound: trained on target labels)"
     if record.method.uses_target_labels and not protocol.target_labels:

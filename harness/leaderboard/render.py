@@ -2,8 +2,10 @@
 
 import pandas as pd
 
+from harness import selection
 from harness.evaluation.metrics import MISSING_RULE
 from harness.leaderboard.reported import reported_table
+from harness.leaderboard.selection_tables import collapsed_seeds, rule_table, validator_table
 from harness.protocol import Protocol
 from harness.results import RunRecord
 
@@ -37,6 +39,9 @@ def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[Run
         lines += ["", f"**Not the paper's protocol**: a reduced variant of {protocol.variant_of}."]
     if protocol.target_labels:
         lines += ["", "Adaptation uses **target labels** on this protocol (supervised adaptation)."]
+    if protocol.selection.rule == "oracle":
+        lines += ["", "**Model selection used target-test labels (the `oracle` rule): these "
+                      "numbers are an upper bound, not unsupervised results.**"]
     lines += ["", "## Reproduced", ""]
     if table.empty:
         lines.append("No runs yet: `harness run --protocol "
@@ -51,6 +56,7 @@ def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[Run
         # Run ids need no escaping: load_record checked each is its content's hex hash.
         ids = ", ".join(f"`{r.run_id}`" for r in sorted(records, key=lambda r: r.run_id))
         lines.append(f"Runs: {ids}.")
+    lines += selection_section(protocol, records)
     if excluded:
         lines += ["", f"Excluded: {len(excluded)} run(s) made with overrides or with another "
                       "version of this protocol (hash differs)."]
@@ -61,6 +67,35 @@ def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[Run
                   markdown_table(reported)]
     lines += ["", MISSING_RULE, ""]
     return "\n".join(lines)
+
+
+def selection_section(protocol: Protocol, records: list[RunRecord]) -> list[str]:
+    """Every rule's pick with its gap to the oracle, validator rank correlations, collapses."""
+    lines = []
+    rules = rule_table(protocol, records)
+    if not rules.empty:
+        lines += ["", "## Model selection", "",
+                  f"The table above reports the `{protocol.selection.rule}` rule. Here: the "
+                  "target number at the evaluation point each rule picks (mean ± standard "
+                  "error over seeds), and the gap to the `oracle` pick (oracle minus rule, "
+                  "per run): what choosing without target labels costs. `oracle` reads "
+                  "target-test labels and is an upper bound, never a result.", "",
+                  markdown_table(rules)]
+    directions = {v: selection.higher_is_better(v) for v in protocol.selection.validators}
+    validators = validator_table(protocol, records, directions)
+    if not validators.empty:
+        lines += ["", "## Validators", "",
+                  "How each validator's score ranks the checkpoints of every ranked run "
+                  "(all evaluation points) by target number: Spearman and weighted Spearman "
+                  "(Musgrave et al., 2022; weights favour the checkpoints the validator "
+                  "prefers). 1 is a perfect ranking; near 0, the validator is no guide here.",
+                  "", markdown_table(validators)]
+    collapsed = collapsed_seeds(protocol, records)
+    if collapsed:
+        lines += ["", "## Collapsed seeds", "",
+                  "A class near 0 in one seed while the method's other seeds have it:"]
+        lines += [f"- {escape(c)}" for c in collapsed]
+    return lines
 
 
 def render_index(summaries: list[dict]) -> str:

@@ -11,8 +11,9 @@ import pandas as pd
 
 from harness.compare import Run, headline_metrics, rank_groups
 from harness.leaderboard.aggregate import backbone_name, method_label, ranked
-from harness.per_sample import SamplesError, load_run_samples
+from harness.per_sample import SamplesError
 from harness.protocol import Protocol
+from harness.record_samples import load_run_samples
 from harness.results import RunRecord
 
 #: Fixed, so that pages are reproducible byte for byte.

@@ -10,7 +10,7 @@ from PIL import Image
 from harness.data.fixtures import fixture_datasets, fixture_splits, write_fixtures
 from harness.data.labelmaps import get_labelmap
 from harness.data.loading import read_label_ids
-from harness.data.segmentation import seg_dataset_class
+from harness.data.seg_base import seg_dataset_class
 
 SIZE = (64, 32)
 

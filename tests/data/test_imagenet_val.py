@@ -4,9 +4,9 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
+from harness.data.classes import get_classes
 from harness.data.imagenet_fixtures import fixture_ground_truth, write_imagenet_val
 from harness.data.imagenet_val import ImageNetLayoutError, ImageNetVal, read_leaf_synsets
-from harness.data.labelmaps import get_classes
 from harness.protocol import load_protocol
 
 # Sorted fixture WNIDs: n01751748 (ID 3) < n02100735 (ID 2) < n02119789 (ID 1), so the

@@ -1,18 +1,13 @@
-"""Label maps and class lists against tables transcribed from the official sources."""
+"""Label maps against tables transcribed from the official sources."""
 
 from types import MappingProxyType
 
 import numpy as np
 import pytest
 
-from harness.data.labelmaps import (
-    LabelMap,
-    class_lists,
-    get_classes,
-    get_labelmap,
-    label_maps,
-    subset_indices,
-)
+from harness.data.classes import get_classes
+from harness.data.labelmaps import LabelMap, get_labelmap, label_maps
+from harness.names import UnknownNameError
 
 # (labelId, trainId) of every row of cityscapesscripts/helpers/labels.py (ids 0..33).
 # fmt: off
@@ -28,12 +23,6 @@ SYNTHIA_README = [
     (10, 11), (11, 18), (12, 17), (13, 255), (14, 255), (15, 6), (16, 9), (17, 12), (18, 14),
     (19, 15), (20, 16), (21, 3), (22, 255),
 ]
-NTHU13_NAMES = ("road", "sidewalk", "building", "traffic light", "traffic sign", "vegetation",
-                "sky", "person", "rider", "car", "bus", "motorcycle", "bicycle")
-# Column headers of the CBST seed's SYNTHIA table; starred ones are not in the 13.
-SYNTHIA16_NAMES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
-                   "traffic sign", "vegetation", "sky", "person", "rider", "car", "bus",
-                   "motorcycle", "bicycle")
 # fmt: on
 
 
@@ -69,7 +58,6 @@ def test_nthu_keeps_only_the_13_evaluated_classes():
     lut = get_labelmap("nthu").lut
     mapped = sorted({int(v) for v in lut} - {255})
     assert mapped == list(get_classes("nthu13").train_ids)
-    assert tuple(get_classes("cityscapes19").names[i] for i in mapped) == NTHU13_NAMES
     # Cityscapes ids the full table would map, but NTHU does not evaluate.
     assert [int(lut[i]) for i in (12, 13, 17, 22, 27, 31)] == [255] * 6
 
@@ -79,19 +67,6 @@ def test_trainid_maps_are_identity_on_trainids():
         m = get_labelmap(name)
         assert [int(m.lut[i]) for i in range(19)] == list(range(19))
         assert set(np.flatnonzero(m.valid)) == set(range(19)) | {255}
-
-
-def test_class_lists_names_and_subsets():
-    assert get_classes("cityscapes19").names[18] == "bicycle"
-    assert get_classes("synthia16").names == SYNTHIA16_NAMES
-    assert get_classes("synthia13").names == NTHU13_NAMES
-    assert get_classes("nthu13").names == NTHU13_NAMES
-    assert subset_indices("synthia13") == [0, 1, 2, 6, 7, 8, 10, 11, 12, 13, 15, 17, 18]
-    assert subset_indices("all") == list(range(19))
-    # ZJULearning/MaxSquareLoss:utils/eval.py synthia_set_16_to_13.
-    assert subset_indices("synthia13", "synthia16") == [0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
-    with pytest.raises(ValueError, match="not in synthia13"):
-        subset_indices("synthia16", "synthia13")
 
 
 @pytest.mark.parametrize("name", ["cityscapes", "gta5", "synthia", "nthu", "bdd100k"])
@@ -132,8 +107,6 @@ def test_remap_rejects_wrong_bit_depth():
 def test_fingerprints_are_stable_distinct_and_content_sensitive():
     prints = {get_labelmap(n).fingerprint for n in label_maps()}
     assert len(prints) == len(label_maps())
-    prints = {get_classes(n).fingerprint for n in class_lists()}
-    assert len(prints) == len(class_lists())
     gta = get_labelmap("gta5")
     assert len(gta.fingerprint) == 64 and gta.fingerprint == get_labelmap("gta5").fingerprint
     changed = LabelMap(
@@ -153,8 +126,6 @@ def test_lut_is_read_only():
         get_labelmap("gta5").lut[7] = 3
 
 
-def test_unknown_names_suggest_close_ones():
-    with pytest.raises(ValueError, match="did you mean cityscapes19"):
-        get_classes("cityscape19")
-    with pytest.raises(ValueError, match="did you mean synthia"):
+def test_unknown_label_map_lists_the_closest_names():
+    with pytest.raises(UnknownNameError, match="label map 'synthai'. Did you mean 'synthia'"):
         get_labelmap("synthai")

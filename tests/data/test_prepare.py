@@ -7,7 +7,7 @@ from PIL import Image
 from harness.cli import main
 from harness.data.fixtures import write_fixtures
 from harness.data.prepare import PrepareError, prepare
-from harness.data.segmentation import seg_dataset_class
+from harness.data.seg_base import seg_dataset_class
 
 SIZE = (64, 32)
 # trainId of labelIds 0..33, transcribed from cityscapesscripts/helpers/labels.py (the

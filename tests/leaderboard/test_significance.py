@@ -4,8 +4,9 @@ import numpy as np
 
 from harness.leaderboard import build_pages
 from harness.leaderboard.significance import COLUMN, NO_DATA
-from harness.per_sample import PerImage, encode_for_record, write_run
+from harness.per_sample import PerImage
 from harness.protocol import load_protocol
+from harness.record_samples import encode_for_record, write_run
 from harness.results import finalize, write_record
 
 DIGITS = load_protocol("digits_mnist_optdigits")

@@ -83,5 +83,5 @@ def test_frozen_model_stays_in_eval_mode_while_the_adapter_trains(build):
 
 
 def test_zero_layers_is_an_error(build):
-    with pytest.raises(ValueError, match="at least one layer"):
+    with pytest.raises(ValueError, match="layers = 0: Input should be greater than 0"):
         build(sets=["method.layers=0"])

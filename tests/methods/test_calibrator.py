@@ -5,7 +5,7 @@ import torch
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
-from harness.method import HParamsError
+from harness.method import HParamsError, build_hparams
 from harness.plan import make_plan
 from harness.registry import MODELS
 from methods._nets.calibrator import PerturbationGenerator, PixelDiscriminator
@@ -106,7 +106,7 @@ def test_parameter_counts_match_table_3():
 
 @pytest.mark.parametrize("epsilon", [0.0, -0.1])
 def test_epsilon_must_be_positive(epsilon):
-    with pytest.raises(HParamsError, match="epsilon .* must be > 0"):
-        Calibrator.HParams(epsilon=epsilon)
+    with pytest.raises(HParamsError, match="epsilon = .*: Input should be greater than 0"):
+        build_hparams(Calibrator.HParams, {"epsilon": epsilon}, "calibrator")
     with pytest.raises(HParamsError, match="epsilon"):
         make_plan("digits_mnist_optdigits", "calibrator", "lenet", 0, [f"method.epsilon={epsilon}"])

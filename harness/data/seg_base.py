@@ -1,6 +1,7 @@
-"""Segmentation datasets, read as distributed (layouts: datasets.md sections 3-7).
+"""Base of the segmentation datasets, read as distributed (layouts: datasets.md sections 3-7).
 
-Each dataset lists its image files, pairs each with its label file, and runs
+Each dataset (one module each: ``gta5``, ``cityscapes``, ``synthia``, ``nthu``,
+``bdd100k``) lists its image files, pairs each with its label file, and runs
 ``LoadRGBImage -> LoadSegLabel(label map) -> user pipeline -> PackSegSample``.
 An item is ``{"inputs": uint8 [3,H,W] RGB, "label": int64 [H,W] trainIds with
 255 = ignore, "meta": {img_path, label_path, ori_shape, img_shape}}``; unlabelled
@@ -8,12 +9,11 @@ splits (NTHU train) and ``with_label=False`` give no ``label``.
 
 Listing problems (mislaid root, image without label, ...) are collected by
 :meth:`SegDataset.scan`, raised together by the constructor and reported one by
-one by :func:`harness.data.check.check_dataset`.
+one by :func:`harness.data.layout_check.check_dataset`.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 from abc import ABCMeta, abstractmethod
@@ -23,8 +23,10 @@ from typing import ClassVar
 
 from mmengine.dataset import BaseDataset
 
-from harness.data.labelmaps import CITYSCAPES19_NAMES, get_labelmap
+from harness.data.classes import CITYSCAPES19_NAMES
+from harness.data.labelmaps import get_labelmap
 from harness.data.loading import LoadRGBImage, LoadSegLabel, PackSegSample
+from harness.names import check_name
 from harness.registry import DATASETS, TRANSFORMS
 
 # Shown problems in an exception message; `harness data check` lists all of them.
@@ -129,6 +131,10 @@ class SegDataset(BaseDataset, metaclass=ABCMeta):
         )
 
     # --- per-dataset layout ---------------------------------------------------
+    def missing_label_fix(self) -> str:
+        """What to do about an image without its label file."""
+        return "extract the label archive completely, or remove the image"
+
     def labelmap_name(self) -> str:
         return self.LABELMAP
 
@@ -184,7 +190,7 @@ class SegDataset(BaseDataset, metaclass=ABCMeta):
                     Problem(
                         str(image),
                         f"no label file {label}",
-                        "extract the label archive completely, or remove the image",
+                        self.missing_label_fix(),
                     )
                 )
         problems += [
@@ -227,39 +233,34 @@ class SegDataset(BaseDataset, metaclass=ABCMeta):
         return hashlib.sha256("\n".join([str(len(self)), *paths]).encode()).hexdigest()
 
 
-_SEG_DATASETS: dict[str, type[SegDataset]] = {}
-
-
-def _register(cls: type[SegDataset]) -> type[SegDataset]:
-    _SEG_DATASETS[cls.NAME] = cls
+def register(cls: type[SegDataset]) -> type[SegDataset]:
+    """Class decorator: register a dataset in ``DATASETS`` under its ``NAME``."""
     return DATASETS.register_module(name=cls.NAME, module=cls)
 
 
-def seg_dataset_class(name: str) -> type[SegDataset]:
-    try:
-        return _SEG_DATASETS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_SEG_DATASETS), n=3, cutoff=0.4)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ValueError(
-            f"unknown segmentation dataset '{name}': {hint}known: {', '.join(sorted(_SEG_DATASETS))}"
-        ) from None
-
-
 def seg_datasets() -> list[str]:
-    return sorted(_SEG_DATASETS)
+    """Names of the registered segmentation datasets.
+
+    Importing this module imports the whole ``harness.data`` package, so every
+    dataset module has registered by the time this is called.
+    """
+    return sorted(
+        name
+        for name, cls in DATASETS.module_dict.items()
+        if isinstance(cls, type) and issubclass(cls, SegDataset)
+    )
 
 
-def _matching(folder: Path, pattern: re.Pattern) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
+def seg_dataset_class(name: str) -> type[SegDataset]:
+    return DATASETS.module_dict[check_name("segmentation dataset", name, seg_datasets())]
 
 
-class _FlatPairs(SegDataset):
+class FlatPairs(SegDataset):
     """Images and labels in two flat folders, paired by identical file names."""
 
     IMAGE_DIR: ClassVar[tuple[str, ...]]
     LABEL_DIR: ClassVar[tuple[str, ...]]
-    _NAME_RE: ClassVar[re.Pattern]
+    NAME_RE: ClassVar[re.Pattern]  # the file names of the dataset's frames
 
     def image_dir(self):
         return self.root.joinpath(*self.IMAGE_DIR)
@@ -268,175 +269,13 @@ class _FlatPairs(SegDataset):
         return self.root.joinpath(*self.LABEL_DIR)
 
     def list_images(self):
-        return _matching(self.image_dir(), self._NAME_RE)
+        return self._matching(self.image_dir())
 
     def label_path(self, image):
         return self.label_dir() / image.name
 
     def list_labels(self):
-        return _matching(self.label_dir(), self._NAME_RE)
+        return self._matching(self.label_dir())
 
-
-@_register
-class GTA5(_FlatPairs):
-    """GTA5 (Richter et al. 2016): all 24,966 frames are the labelled source set."""
-
-    NAME = "gta5"
-    LABELMAP = "gta5"
-    SPLIT_SIZES = {"train": 24966}  # wasidennis/AdaptSegNet:dataset/gta5_list/train.txt
-    LABELLED_SPLITS = ("train",)
-    SIZE_MISMATCH = "resize_label"  # datasets.md 3.5: some frames differ by a few pixels
-    LAYOUT = (
-        "  images/00001.png ... 24966.png   (RGB PNG)\n"
-        "  labels/00001.png ... 24966.png   (8-bit palette PNG, Cityscapes labelIds)"
-    )
-    # Five digits only: skips converted files such as 00001_labelTrainIds.png (DAFormer).
-    _NAME_RE = re.compile(r"\d{5}\.png")
-
-    IMAGE_DIR = ("images",)
-    LABEL_DIR = ("labels",)
-
-
-@_register
-class Cityscapes(SegDataset):
-    """Cityscapes leftImg8bit + gtFine; ``label_type`` picks labelIds (as shipped) or
-    labelTrainIds (made by cityscapesScripts' createTrainIdLabelImgs.py)."""
-
-    NAME = "cityscapes"
-    LABELMAP = "cityscapes"
-    # cityscapesScripts README; wasidennis/AdaptSegNet:dataset/cityscapes_list/{train,val}.txt
-    SPLIT_SIZES = {"train": 2975, "val": 500, "test": 1525}
-    LABELLED_SPLITS = ("train", "val")  # test gtFine files are placeholders
-    LAYOUT = (
-        "  leftImg8bit/{train,val,test}/<city>/<city>_<seq>_<frame>_leftImg8bit.png\n"
-        "  gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png"
-    )
-    _IMG_SUFFIX = "_leftImg8bit.png"
-    _LABEL_SUFFIXES = {
-        "labelIds": "_gtFine_labelIds.png",
-        "labelTrainIds": "_gtFine_labelTrainIds.png",
-    }
-
-    def __init__(self, data_root, split, pipeline=None, subset=None, label_type="labelIds", **kw):
-        if label_type not in self._LABEL_SUFFIXES:
-            raise ValueError(
-                f"cityscapes label_type must be one of {list(self._LABEL_SUFFIXES)}, not {label_type!r}"
-            )
-        self.label_type = label_type
-        super().__init__(data_root, split, pipeline, subset, **kw)
-
-    def labelmap_name(self):
-        return "cityscapes" if self.label_type == "labelIds" else "cityscapes_trainids"
-
-    def options(self):
-        return {"label_type": self.label_type}
-
-    def image_dir(self):
-        return self.root / "leftImg8bit" / self.split
-
-    def label_dir(self):
-        return self.root / "gtFine" / self.split
-
-    def list_images(self):
-        return sorted(self.image_dir().glob(f"*/*{self._IMG_SUFFIX}"))
-
-    def label_path(self, image):
-        stem = image.name[: -len(self._IMG_SUFFIX)]
-        return self.label_dir() / image.parent.name / (stem + self._LABEL_SUFFIXES[self.label_type])
-
-    def list_labels(self):
-        return sorted(self.label_dir().glob(f"*/*{self._LABEL_SUFFIXES[self.label_type]}"))
-
-
-@_register
-class Synthia(_FlatPairs):
-    """SYNTHIA-RAND-CITYSCAPES: all 9,400 frames; ``data_root`` is RAND_CITYSCAPES/."""
-
-    NAME = "synthia"
-    LABELMAP = "synthia"
-    SPLIT_SIZES = {"train": 9400}  # valeoai/DADA:dada/dataset/synthia_list/all.txt
-    LABELLED_SPLITS = ("train",)
-    LAYOUT = (
-        "  RGB/0000000.png ... 0009399.png        (RGB PNG)\n"
-        "  GT/LABELS/0000000.png ... 0009399.png  (16-bit 3-channel PNG, class id in R)"
-    )
-    _NAME_RE = re.compile(r"\d{7}\.png")
-
-    IMAGE_DIR = ("RGB",)
-    LABEL_DIR = ("GT", "LABELS")
-
-
-NTHU_CITIES = ("Rio", "Rome", "Taipei", "Tokyo")
-
-
-@_register
-class NTHU(SegDataset):
-    """NTHU cross-city (Chen et al. 2017): per city 3,200 unlabelled train images and
-    100 labelled test images; ``data_root`` is NTHU_Datasets/."""
-
-    NAME = "nthu"
-    LABELMAP = "nthu"
-    # Counted in ZJULearning/MaxSquareLoss:datasets/NTHU_list/<City>/List/{train,test}.txt
-    SPLIT_SIZES = {"train": 3200, "test": 100}
-    LABELLED_SPLITS = ("test",)
-    LAYOUT = (
-        "  <City>/Images/Train/<stem>.jpg        (City: Rio, Rome, Taipei, Tokyo)\n"
-        "  <City>/Images/Test/<stem>.png|.jpg\n"
-        "  <City>/Labels/Test/<stem>_eval.png    (8-bit, Cityscapes labelIds)"
-    )
-    _EXTENSIONS = {"train": (".jpg",), "test": (".png", ".jpg")}
-
-    def __init__(self, data_root, split, pipeline=None, subset=None, city="Rome", **kw):
-        match = [c for c in NTHU_CITIES if c.lower() == str(city).lower()]
-        if not match:
-            raise ValueError(f"nthu city must be one of {', '.join(NTHU_CITIES)}, not {city!r}")
-        self.city = match[0]
-        super().__init__(data_root, split, pipeline, subset, **kw)
-
-    def options(self):
-        return {"city": self.city}
-
-    def image_dir(self):
-        return self.root / self.city / "Images" / self.split.capitalize()
-
-    def label_dir(self):
-        return self.root / self.city / "Labels" / self.split.capitalize()
-
-    def list_images(self):
-        exts = self._EXTENSIONS[self.split]
-        return sorted(p for p in self.image_dir().iterdir() if p.suffix in exts)
-
-    def label_path(self, image):
-        return self.label_dir() / f"{image.stem}_eval.png"
-
-    def list_labels(self):
-        return sorted(self.label_dir().glob("*_eval.png"))
-
-
-@_register
-class BDD100K(SegDataset):
-    """BDD100K semantic segmentation, 10K images; masks already hold trainIds."""
-
-    NAME = "bdd100k"
-    LABELMAP = "bdd100k"
-    SPLIT_SIZES = {"train": 7000, "val": 1000, "test": 2000}  # datasets.md 7.2
-    LABELLED_SPLITS = ("train", "val")
-    LAYOUT = (
-        "  images/10k/{train,val,test}/<name>.jpg\n"
-        "  labels/sem_seg/masks/{train,val}/<name>.png   (8-bit, trainIds 0..18, 255)"
-    )
-
-    def image_dir(self):
-        return self.root / "images" / "10k" / self.split
-
-    def label_dir(self):
-        return self.root / "labels" / "sem_seg" / "masks" / self.split
-
-    def list_images(self):
-        return sorted(self.image_dir().glob("*.jpg"))
-
-    def label_path(self, image):
-        return self.label_dir() / f"{image.stem}.png"
-
-    def list_labels(self):
-        return sorted(self.label_dir().glob("*.png"))
+    def _matching(self, folder: Path) -> list[Path]:
+        return sorted(p for p in folder.iterdir() if self.NAME_RE.fullmatch(p.name))

@@ -1,0 +1,111 @@
+"""Deep embedded validation (You et al., ICML 2019): the estimated target risk, lower is better."""
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from harness.evaluation.validators.base import Validator, probabilities, register
+from harness.evaluation.validators.sampling import Reservoir
+from harness.utils import IGNORE_INDEX
+
+#: Probabilities are clipped here before the log, as skada's cross-entropy does.
+EPS = 1e-15
+
+
+def dev_weights(fit_source: np.ndarray, target: np.ndarray, eval_source: np.ndarray,
+                classifier) -> np.ndarray:
+    """Importance weights p_target(x) / p_source(x) of the ``eval_source`` rows.
+
+    A domain classifier fit on ``fit_source`` (label 1) against ``target``
+    (label 0) gives P(target | x) / P(source | x); times n_source / n_target
+    (the fit's class sizes) that is the density ratio (Bayes' rule), as in the
+    authors' code and skada.
+    """
+    classifier = clone(classifier).fit(
+        np.concatenate([fit_source, target]),
+        np.r_[np.ones(len(fit_source)), np.zeros(len(target))],
+    )
+    p_target, p_source = classifier.predict_proba(eval_source).T  # classes_ sorted: 0, 1
+    return p_target / p_source * len(fit_source) / len(target)
+
+
+def dev_risk(weights: np.ndarray, losses: np.ndarray) -> float:
+    """DEV's control-variate estimate of the target risk from weighted source losses.
+
+    mean(w l) + eta mean(w) - eta with eta = -Cov(w l, w) / Var(w): the weights
+    have expectation 1, so the correction removes variance, not bias. Constant
+    weights (no shift detected) give eta = 0, as in skada.
+    """
+    weighted = weights * losses
+    var = np.var(weights, ddof=1)
+    eta = 0.0 if var == 0 else -np.cov(weighted, weights)[0, 1] / var
+    return float(np.mean(weighted) + eta * np.mean(weights) - eta)
+
+
+@register
+class DeepEmbeddedValidation(Validator):
+    """DEV risk of the source-validation cross-entropy, weighted toward the target.
+
+    The paper fits the domain classifier on source-training features and
+    weights the source-validation ones; here only source-validation features
+    are at hand, so the weights are cross-fitted: the source samples are cut
+    into ``folds`` (seeded), and each fold is weighted by a classifier fit on
+    the other folds against all target samples, never on itself. Each domain
+    keeps a seeded reservoir of at most ``max_samples`` samples.
+    """
+
+    name = "dev"
+    higher_is_better = False
+    reads = frozenset({"source_features", "source_probs", "source_labels", "target_features"})
+
+    def __init__(self, max_samples: int = 4096, folds: int = 3, seed: int = 0,
+                 domain_classifier=None):
+        if folds < 2:
+            raise ValueError(f"dev folds must be >= 2, got {folds}")
+        self.folds, self.seed = folds, seed
+        # Scaled features and a bounded number of iterations keep the fit fast and convergent.
+        if domain_classifier is None:
+            domain_classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        self.domain_classifier = domain_classifier
+        self._source = Reservoir(max_samples, seed)  # rows: features, then the loss
+        self._target = Reservoir(max_samples, seed + 1)
+
+    def update(self, batch) -> None:
+        """A source-validation batch, a target batch, or both in one: each side is kept
+        (evaluation reads the two splits one after the other)."""
+        if not batch.keys() & self.reads:
+            raise KeyError(f"validator 'dev' reads {sorted(self.reads)}, none in the batch")
+        if "target_features" in batch:
+            self._target.add(batch["target_features"].detach().flatten(1))
+        if not batch.keys() & (self.reads - {"target_features"}):
+            return
+        inputs = self._inputs(batch, self.reads - {"target_features"})
+        probs = probabilities(inputs["source_probs"], "source_probs")
+        labels = inputs["source_labels"].to(probs.device, torch.int64)
+        keep = labels != IGNORE_INDEX
+        if (labels[keep] < 0).any() or (labels[keep] >= probs.shape[1]).any():
+            raise ValueError(f"source_labels outside 0..{probs.shape[1] - 1} "
+                             f"and not the ignore id {IGNORE_INDEX}")
+        picked = probs[keep].gather(1, labels[keep][:, None]).clamp(EPS, 1 - EPS)
+        features = inputs["source_features"].to(probs.device).flatten(1)[keep]
+        self._source.add(torch.cat([features.double(), -picked.log()], dim=1))
+
+    def all_reduce(self) -> None:
+        self._source.all_gather()
+        self._target.all_gather()
+
+    def score(self) -> float:
+        source, target = self._source.rows, self._target.rows
+        if source is None or target is None or len(source) < self.folds or not len(target):
+            raise ValueError(f"validator 'dev' needs at least {self.folds} labelled source "
+                             "samples and one target sample")
+        features, losses = source[:, :-1].numpy(), source[:, -1].numpy()
+        weights = np.empty(len(features))
+        for fit, held in KFold(self.folds, shuffle=True, random_state=self.seed).split(features):
+            weights[held] = dev_weights(features[fit], target.numpy(), features[held],
+                                        self.domain_classifier)
+        return dev_risk(weights, losses)
