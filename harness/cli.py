@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from harness import PROJECT_ROOT
+from harness.compare_cli import add_compare_parser, cmd_compare
 from harness.errors import HarnessError
 from harness.sweep import add_sweep_parser, cmd_sweep
 
@@ -57,11 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print the compiled mmengine config and exit")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
-    ev = verbs.add_parser("eval", help="evaluate a checkpoint on a protocol's test splits")
+    ev = verbs.add_parser("eval", help="evaluate a checkpoint, or score predictions made "
+                                       "elsewhere, on a protocol's test splits")
     _add_run_args(ev)
-    ev.add_argument("--checkpoint", type=Path, required=True)
+    what = ev.add_mutually_exclusive_group(required=True)
+    what.add_argument("--checkpoint", type=Path)
+    what.add_argument("--predictions", type=Path,
+                      help="score external predictions: a folder of PNGs (segmentation) or "
+                           "predictions.csv (classification); writes a record")
     ev.add_argument("--out", type=Path, help="also write the metrics (with confusion matrices) "
                                              "as JSON to this file")
+    ev.add_argument("--export-predictions", type=Path, metavar="DIR",
+                    help="with --checkpoint: also write its target test predictions to DIR")
+    ev.add_argument("--export-format", choices=["trainids", "cityscapes"], default="trainids",
+                    help="PNG ids: trainIds (scored back by --predictions) or Cityscapes "
+                         "labelIds (the official server's format)")
+    ev.add_argument("--method-name", help="with --predictions: the name of the row")
+    ev.add_argument("--citation", help="with --predictions: where the method is described")
+    ev.add_argument("--results-dir", type=Path, default=Path("work_dirs") / "records",
+                    help="with --predictions: where the record goes (default: work_dirs/records)")
 
     ls = verbs.add_parser("list", help="list protocols, methods or backbones")
     ls.add_argument("what", choices=["protocols", "methods", "backbones"])
@@ -92,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fail if the committed leaderboards differ from the records")
     board.add_argument("--runs", type=Path, default=RESULTS_DIR)
     board.add_argument("--out", type=Path, default=PROJECT_ROOT / "leaderboards")
+
+    add_compare_parser(verbs, RESULTS_DIR)
 
     drift = verbs.add_parser("drift", help="re-run the CI baselines and compare")
     drift.add_argument("--baseline", type=Path, default=PROJECT_ROOT / "results" / "baselines")
@@ -146,6 +163,14 @@ def cmd_eval(args) -> int:
     from harness.summary import declared, print_metrics
 
     plan = _plan(args)
+    if args.predictions is not None:
+        from harness.external import cmd_score_predictions
+
+        return cmd_score_predictions(args, plan, _console(), _console(stderr=True))
+    if args.export_predictions is not None:
+        from harness.predictions import export_predictions
+
+        export_predictions(plan, args.checkpoint, args.export_predictions, args.export_format)
     reports = {domain: declared(metrics, plan.protocol.report_subsets)
                for domain, metrics in evaluate_checkpoint(plan, args.checkpoint).items()}
     from mmengine.dist import get_rank
@@ -205,7 +230,8 @@ def cmd_drift(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "eval": cmd_eval, "list": cmd_list, "data": cmd_data,
-            "leaderboard": cmd_leaderboard, "drift": cmd_drift, "sweep": cmd_sweep}
+            "leaderboard": cmd_leaderboard, "drift": cmd_drift, "sweep": cmd_sweep,
+            "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,11 +63,11 @@ def _iou(tp: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
 def headline_metrics(record: RunRecord) -> list[Metric]:
     """The protocol's headline metrics of a record, named as the leaderboard names them:
     accuracy, or the mIoU over each reported class subset ("all" = every class)."""
-    if record.protocol["task"] != "segmentation":
+    if record.protocol.task != "segmentation":
         return [Metric("acc")]
     target = record.metrics["target"]
     metrics = []
-    for subset in record.classes["subsets"]:
+    for subset in record.classes.subsets:
         if subset == "all":
             metrics.append(Metric("mIoU", tuple(range(len(target.classes)))))
         else:

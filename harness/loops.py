@@ -12,6 +12,7 @@ from harness.checkpoints import save_final
 from harness.errors import DataError
 from harness.evaluation import validate
 from harness.mmengine_private import diff_rank_seed, infinite_iterator
+from harness.per_sample import PerImage
 from harness.registry import LOOPS
 from harness.utils import unwrap
 
@@ -92,6 +93,8 @@ class DomainsValLoop(BaseLoop):
         self.validators = tuple(validators)
         self.selection = selection or {}
         self.points: list[dict] = []
+        #: iteration -> per-image target counts of that point (rank 0; the other ranks None).
+        self.target_samples: dict[int, PerImage | None] = {}
 
     def run(self) -> dict:
         with rng.preserved():
@@ -102,6 +105,7 @@ class DomainsValLoop(BaseLoop):
             for domain, loader in self.loaders.items():
                 metrics.update(self._evaluate(domain, loader))
                 point[domain] = self._report(domain)
+            self.target_samples[point["iter"]] = self.evaluators["target"].metrics[0].last_samples
             if self.validators:
                 point["validators"] = validate.scores(
                     unwrap(self.runner.model), self.validators, self.target_val,
@@ -151,20 +155,34 @@ class DomainsValLoop(BaseLoop):
                                  **self._pick_args())
         return {rule: self.points[i]["iter"] for rule, i in chosen.items()}
 
+    def _selected(self) -> dict:
+        """The evaluation point the declared rule picks."""
+        rule = self.selection.get("rule", "last")
+        return self.points[selection.picks(self.points, [rule], **self._pick_args())[rule]]
+
     def domain_metrics(self) -> dict[str, dict]:
         """Target and source test metrics at the point the declared rule picks."""
-        rule = self.selection.get("rule", "last")
-        index = selection.picks(self.points, [rule], **self._pick_args())[rule]
-        return {d: self.points[index][d] for d in ("target", "source")}
+        point = self._selected()
+        return {d: point[d] for d in ("target", "source")}
+
+    def selected_samples(self) -> PerImage | None:
+        """Per-image target counts at the picked point (None on ranks other than 0, or
+        when the point was evaluated before a resume)."""
+        return self.target_samples.get(self._selected()["iter"])
 
     def _check_label_size(self, batch: dict) -> None:
-        if self.target_label_size is None:
-            return
-        height, width = batch["label"].shape[-2:]
-        if (width, height) != self.target_label_size:
-            path = batch.get("meta", {}).get("label_path", ["?"])[0]
-            raise DataError(
-                f"{path}: target label is {width}x{height} but the protocol evaluates at "
-                f"{self.target_label_size[0]}x{self.target_label_size[1]}; evaluate on the "
-                "labels at their full resolution (logits are upsampled to them), or fix eval.size"
-            )
+        check_label_size(batch, self.target_label_size)
+
+
+def check_label_size(batch: dict, size: tuple[int, int] | None) -> None:
+    """Target labels must be at the (width, height) the protocol evaluates at, if it says."""
+    if size is None:
+        return
+    height, width = batch["label"].shape[-2:]
+    if (width, height) != tuple(size):
+        path = batch.get("meta", {}).get("label_path", ["?"])[0]
+        raise DataError(
+            f"{path}: target label is {width}x{height} but the protocol evaluates at "
+            f"{size[0]}x{size[1]}; evaluate on the labels at their full resolution (logits "
+            "are upsampled to them), or fix eval.size"
+        )

@@ -164,3 +164,4 @@ def read_samples(path: Path, sha256: str) -> PerImage:
                            f"harness reads {FORMAT_VERSION}; re-run the evaluation")
     return PerImage(int(arrays["n_images"]), int(arrays["num_classes"]),
                     *(arrays[k] for k in ("image", "gt", "pred", "count")))
+

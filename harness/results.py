@@ -13,9 +13,16 @@ against the content they were written with.
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from harness.errors import HarnessError
 from harness.evaluation.metrics import derive
@@ -140,35 +147,73 @@ class TrainInfo(_Strict):
     config: dict[str, Any]
 
 
+class SampleFiles(_Strict):
+    """The per-image counts beside the record (``<run_id>.samples.npz``, see
+    :mod:`harness.per_sample`), named by the sha256 of the file."""
+
+    target: str
+
+
+class ExternalSubmission(_Strict):
+    """Predictions made outside the harness and scored by ``harness eval --predictions``:
+    the record then has no training provenance (backbone, selection, train: None)."""
+
+    #: sha256 over the scored files (see :func:`harness.predictions.predictions_sha256`).
+    predictions_sha256: str
+    format: Literal["png", "csv"]
+    citation: str | None
+
+
 class RunRecord(_Strict):
     schema_version: Literal[2]
     run_id: str
     created: str
+    #: Declared before the fields it decides (pydantic validates in declaration order).
+    external: ExternalSubmission | None = None
     protocol: ProtocolIdentity
     method: MethodInfo
-    backbone: BackboneInfo
+    #: backbone, selection, train: None exactly for external predictions.
+    backbone: BackboneInfo | None
     seed: int
     code: CodeVersion
     packages: dict[str, str]
     device: DeviceInfo
-    #: The evaluated splits; both are required (two keys of two possible).
-    data: Annotated[dict[Literal["source_test", "target_test", "source_val", "target_val"],
-                          SplitData], Field(min_length=2)]
+    #: The evaluated splits: both test splits (and validation splits a selection rule
+    #: read), or target_test alone for external predictions.
+    data: dict[Literal["source_test", "target_test", "source_val", "target_val"], SplitData]
     classes: ClassSet
-    selection: SelectionInfo
-    train: TrainInfo
+    selection: SelectionInfo | None
+    train: TrainInfo | None
     metrics: dict[Literal["target", "source"], DomainMetrics]
     #: Every evaluation point, in order (records from before periodic evaluation: none).
     evaluations: list[EvalPoint] = []
+    #: Optional so that records written before per-image counts were kept stay valid.
+    samples: SampleFiles | None = None
 
-    @field_validator("metrics")
+    @field_validator("backbone", "selection", "train")
     @classmethod
-    def _both_domains(cls, metrics: dict) -> dict:
-        # Every run is evaluated on both; leaderboards plot one against the other.
-        missing = {"target", "source"} - set(metrics)
+    def _training(cls, value, info: ValidationInfo):
+        external = info.data.get("external") is not None
+        if external and value is not None:
+            raise ValueError("external predictions carry no training provenance: must be null")
+        if not external and value is None:
+            raise ValueError("a trained run records it")
+        return value
+
+    @field_validator("metrics", "data")
+    @classmethod
+    def _domains(cls, value: dict, info: ValidationInfo) -> dict:
+        # Trained runs are evaluated on both domains (leaderboards plot one against the
+        # other); external predictions exist for the target test split only.
+        external = info.data.get("external") is not None
+        domains = ("target",) if external else ("target", "source")
+        keys = {d if info.field_name == "metrics" else f"{d}_test" for d in domains}
+        missing = keys - set(value)
         if missing:
-            raise ValueError(f"no metrics for {', '.join(sorted(missing))}")
-        return metrics
+            raise ValueError(f"no entry for {', '.join(sorted(missing))}")
+        if external and set(value) != keys:
+            raise ValueError(f"external predictions have only {', '.join(sorted(keys))}")
+        return value
 
 
 class RecordError(HarnessError, ValueError):

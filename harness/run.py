@@ -15,7 +15,8 @@ from harness.outputs import cache_entry_lock, check_writable, work_dir_lock
 from harness.paths import FINAL_NAME, cache_entry_name
 from harness.plan import PlanError, RunPlan
 from harness.provenance import code_version, device_info, package_versions
-from harness.results import RunRecord, finalize, write_record
+from harness.record_samples import encode_for_record, write_run
+from harness.results import RunRecord, finalize
 from harness.utils import unwrap
 
 
@@ -74,6 +75,27 @@ def _fingerprint(dataset) -> str | None:
     return dataset.fingerprint() if hasattr(dataset, "fingerprint") else None
 
 
+def protocol_identity(plan: RunPlan) -> dict:
+    """The record's ``protocol`` entry."""
+    p = plan.protocol
+    return {"name": p.name, "task": p.task, "hash": plan.file_hash, "effective_hash": p.hash,
+            "overrides": plan.overrides, "variant_of": p.variant_of,
+            "target_labels": p.target_labels}
+
+
+def class_set(plan: RunPlan) -> dict:
+    """The record's ``classes`` entry."""
+    return {"name": plan.classes.name, "version": plan.classes.version,
+            "fingerprint": plan.classes.fingerprint,
+            "subsets": list(plan.protocol.report_subsets)}
+
+
+def fingerprints(loaders: dict) -> dict:
+    """The record's ``data`` entry: split name -> size and fingerprint of its dataset."""
+    return {name: {"n": len(loader.dataset), "fingerprint": _fingerprint(loader.dataset)}
+            for name, loader in loaders.items()}
+
+
 def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
                      ) -> tuple[RunRecord, Path | None]:
     """Run a plan; the record is written only after training and evaluation end.
@@ -109,11 +131,10 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
     if val.target_val is not None:
         loaders["target_val"] = val.target_val
     picks = val.picks()
+    blob, samples = encode_for_record(val.selected_samples())
     record = finalize({
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "protocol": {"name": p.name, "task": p.task, "hash": plan.file_hash,
-                     "effective_hash": p.hash, "overrides": plan.overrides,
-                     "variant_of": p.variant_of, "target_labels": p.target_labels},
+        "protocol": protocol_identity(plan),
         "method": {"name": plan.method, "hparams": plan.hparams_dict,
                    "uses_target_labels": cls.uses_target_labels,
                    "train_domains": list(cls.train_domains),
@@ -124,16 +145,15 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
         "code": code_version(),
         "packages": package_versions(),
         "device": device_info(runner.world_size, plan.amp),
-        "data": {name: {"n": len(loader.dataset), "fingerprint": _fingerprint(loader.dataset)}
-                 for name, loader in loaders.items()},
-        "classes": {"name": plan.classes.name, "version": plan.classes.version,
-                    "fingerprint": plan.classes.fingerprint, "subsets": list(p.report_subsets)},
+        "data": fingerprints(loaders),
+        "classes": class_set(plan),
         "selection": {"rule": p.selection.rule, "iter": picks[p.selection.rule],
                       "uses_target_labels": p.selection.rule == "oracle", "picks": picks},
         "train": {"iters": runner.iter, "wall_time_s": round(wall, 3),
                   "config": p.train.model_dump(mode="json")},
         "metrics": val.domain_metrics(),
         "evaluations": val.points,
+        "samples": samples,
     })
     if runner.rank == 0:
         meta = {"protocol": p.name, "protocol_hash": p.hash, "method": plan.method,
@@ -143,5 +163,5 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
         if plan.method == "source_only" and not plan.hparams_dict and final != plan.source_cache:
             # A plain source-only run is exactly what the cache holds: reuse it.
             save_final(unwrap(model), plan.source_cache, meta)
-        return record, write_record(record, plan.results_dir)
+        return record, write_run(record, plan.results_dir, blob)
     return record, None

@@ -216,7 +216,7 @@ def test_table_and_json():
 def test_headline_metrics_name_the_leaderboards_columns(make_record):
     seg = make_record(task="segmentation", classes=("road", "car", "sky"),
                       subsets={"two": ["sky", "road"]})
-    seg = seg.model_copy(update={"classes": {"subsets": ["all", "two"]},
-                                 "protocol": {**seg.protocol, "task": "segmentation"}})
+    seg = seg.model_copy(update={"classes": seg.classes.model_copy(
+        update={"subsets": ["all", "two"]})})
     assert headline_metrics(seg) == [Metric("mIoU", (0, 1, 2)), Metric("mIoU two", (2, 0))]
     assert headline_metrics(make_record()) == [Metric("acc")]

@@ -76,6 +76,13 @@ def check_protocol_data(protocol_name: str, data_root: Path | None, console,
         console.print(f"{protocol_name}: data OK", style="green", markup=False)
         return 0
     title = f"{protocol_name}: {len(errors)} error(s), {len(found) - len(errors)} warning(s)"
+    print_problems(title, found, console)
+    return 1 if errors else 0
+
+
+def print_problems(title: str, found, console) -> None:
+    """(domain, Problem) pairs: on a terminal, one table; otherwise (CI logs, pipes) one
+    problem per unwrapped line, so a path is never split and ``grep`` finds it."""
     if not console.is_terminal:
         lines = [title] + [
             f"{pr.severity}: {domain}: {pr.path}: {_one_line(pr.problem)}; "
@@ -84,11 +91,10 @@ def check_protocol_data(protocol_name: str, data_root: Path | None, console,
         ]
         for line in lines:
             console.print(line, soft_wrap=True, markup=False, highlight=False, emoji=False)
-        return 1 if errors else 0
+        return
     table = Table(title=title, title_justify="left")
     for col in ("domain", "severity", "path", "problem", "fix"):
         table.add_column(col, overflow="fold")
     for domain, pr in found:
         table.add_row(*(Text(v) for v in (domain, pr.severity, pr.path, pr.problem, pr.fix)))
     console.print(table)
-    return 1 if errors else 0

@@ -4,14 +4,34 @@ Each process accumulates one matrix; ``evaluate`` sums them with an
 all-reduce (exact, and independent of the number of processes as long as the
 sampler does not pad: the harness builds evaluation samplers with
 ``round_up=False``).
+
+It also keeps each test image's counts (a per-image confusion matrix, or the label and
+prediction of a classified image), gathered on rank 0 in dataset order, for the paired
+significance tests of :mod:`harness.compare`.
 """
 
 import numpy as np
+import torch
+from mmengine.dist import collect_results
 from mmengine.evaluator import BaseMetric
 
 from harness.evaluation.confusion import StreamingConfusion
 from harness.evaluation.metrics import derive
+from harness.per_sample import PerImage
 from harness.registry import METRICS
+
+
+def _image_rows(pred: torch.Tensor, gt: torch.Tensor, per_image: torch.Tensor | None,
+                ignore_index: int) -> list[np.ndarray]:
+    """One (k, 3) int64 array of (gt, pred, count) rows per image of a batch."""
+    if per_image is None:  # classification: one (label, prediction) per image
+        pairs = torch.stack([gt.reshape(-1), pred.reshape(-1)], 1).cpu().numpy()
+        return [np.array([[g, p, 1]] if g != ignore_index else np.zeros((0, 3)),
+                         dtype=np.int64) for g, p in pairs]
+    counts = per_image.cpu().numpy()
+    image, g, p = np.nonzero(counts)
+    rows = np.stack([g, p, counts[image, g, p]], 1).astype(np.int64)
+    return np.split(rows, np.searchsorted(image, np.arange(1, len(counts))))
 
 
 @METRICS.register_module()
@@ -39,6 +59,11 @@ class ConfusionMetric(BaseMetric):
         self.last_matrix: np.ndarray | None = None
         self.last_report: dict | None = None
         self.last_variants: dict[str, dict] = {}
+        #: Per image of the last evaluation, in dataset order: (k, 3) arrays of
+        #: (gt, pred, count) rows of this process's images until ``evaluate``.
+        self._images: list[np.ndarray] = []
+        #: The per-image counts of ``pred`` in the last evaluation (rank 0; None elsewhere).
+        self.last_samples: PerImage | None = None
 
     def process(self, data_batch, data_samples) -> None:
         for sample in data_samples:
@@ -46,8 +71,13 @@ class ConfusionMetric(BaseMetric):
                 if key not in self._confusions:
                     self._confusions[key] = StreamingConfusion(
                         len(self.class_names), self.ignore_index, device=sample[key].device)
-                self._confusions[key].update(sample[key], sample["gt"],
-                                             sample.get("source", "batch"))
+                # Per-image counts of the main prediction only; dense maps are (B, H, W).
+                per_image = key == "pred" and sample[key].dim() > 1
+                counts = self._confusions[key].update(sample[key], sample["gt"],
+                                                      sample.get("source", "batch"), per_image)
+                if key == "pred":
+                    self._images += _image_rows(sample[key], sample["gt"], counts,
+                                                self.ignore_index)
 
     def compute_metrics(self, results: list) -> dict:
         matrix = sum(np.asarray(m, dtype=np.int64) for m in results)
@@ -63,6 +93,7 @@ class ConfusionMetric(BaseMetric):
         n = len(self.class_names)
         confusions = self._confusions or {"pred": StreamingConfusion(n, self.ignore_index)}
         self._confusions = {}
+        self.last_samples = self._gather_images(size)
         # Sorted: every process all-reduces the same matrices in the same order.
         matrices = {k: c.all_reduce().cpu().numpy() for k, c in sorted(confusions.items())}
         self.last_variants = {
@@ -74,3 +105,19 @@ class ConfusionMetric(BaseMetric):
         for name, report in self.last_variants.items():
             metrics[f"acc_{name}"] = report["pixel_acc"]
         return {f"{self.prefix}/{k}": v for k, v in metrics.items() if v is not None}
+
+    def _gather_images(self, size: int) -> PerImage | None:
+        """This evaluation's per-image counts in dataset order, on rank 0.
+
+        The evaluation sampler gives rank r the images r, r + world, ... unpadded, and
+        ``collect_results`` interleaves the ranks' lists back in that order. Its object
+        all-gather (mmengine calls it the "gpu" mode) works on gloo too, and unlike the
+        "cpu" mode writes no temporary folder into the working directory.
+        """
+        images, self._images = self._images, []
+        images = collect_results(images, size, "gpu")
+        if images is None:
+            return None
+        rows = np.concatenate([np.zeros((0, 3), dtype=np.int64), *images])
+        index = np.repeat(np.arange(len(images)), [len(r) for r in images])
+        return PerImage(len(images), len(self.class_names), index, *rows.T)

@@ -74,8 +74,15 @@ def ranked(protocol: Protocol, record: RunRecord) -> bool:
         protocol.target_labels or not record.method.uses_target_labels)
 
 
+def backbone_name(record: RunRecord) -> str:
+    """The backbone column: "-" for external predictions, which declare none."""
+    return record.backbone.name if record.backbone else "-"
+
+
 def method_label(protocol: Protocol, record: RunRecord) -> str:
     name = record.method.name
+    if record.external:
+        return f"{name} (external predictions)"
     if record.selection.uses_target_labels:
         name = f"{name} [selected on target labels]"
     if is_oracle(record):
@@ -99,16 +106,17 @@ def reproduced(protocol: Protocol, records: list[RunRecord]) -> Reproduced:
     per_class = "iou" if protocol.task == "segmentation" else "acc"
     groups: dict[tuple[str, str], list[RunRecord]] = {}
     for r in records:
-        groups.setdefault((r.method.name, r.backbone.name), []).append(r)
+        groups.setdefault((method_label(protocol, r), backbone_name(r)), []).append(r)
     rows = []
-    for (_, backbone), runs in groups.items():
+    for (shown, backbone), runs in groups.items():
         runs = sorted(runs, key=lambda r: r.seed)
         t = [r.metrics["target"] for r in runs]
-        s = [r.metrics["source"] for r in runs]
-        row = {"method": method_label(protocol, runs[0]), "backbone": backbone,
+        # External predictions have no source metrics: their source cells are "-".
+        s = [r.metrics.get("source") for r in runs]
+        row = {"method": shown, "backbone": backbone,
                "seeds": len({r.seed for r in runs})}
         target = [headlines(protocol, m) for m in t]
-        source = [headlines(protocol, m) for m in s]
+        source = [dict.fromkeys(target[0]) if m is None else headlines(protocol, m) for m in s]
         for label in target[0]:
             row[f"target {label}"] = mean_se([h[label] for h in target])
             row[f"source {label}"] = mean_se([h[label] for h in source])
@@ -120,7 +128,7 @@ def reproduced(protocol: Protocol, records: list[RunRecord]) -> Reproduced:
                     row[f"{domain} {label} ({variant})"] = mean_se([v[label] for v in values])
         if protocol.task == "classification":
             row["target mean class acc"] = mean_se([m.mean_acc for m in t])
-        row["selection"] = runs[0].selection.rule
+        row["selection"] = runs[0].selection.rule if runs[0].selection else "external"
         if len(t[0].classes) <= MAX_CLASS_COLUMNS:  # ImageNet's 1,000 stay in the records
             for i, cls in enumerate(t[0].classes):
                 row[cls] = mean_se([getattr(m, per_class)[i] for m in t])

@@ -5,6 +5,7 @@ from pathlib import Path
 from harness.leaderboard.aggregate import Reproduced, ranked, reproduced, split_runs
 from harness.leaderboard.plot import plot_tradeoff
 from harness.leaderboard.render import render_index, render_page
+from harness.leaderboard.significance import with_rank_groups
 from harness.protocol import Protocol, load_protocol, protocol_names
 from harness.results import load_records
 from harness.utils import atomic_write
@@ -20,7 +21,9 @@ def build_pages(runs_dir: Path
         protocol = load_protocol(name)
         current, excluded = split_runs(protocol, records)
         rows = reproduced(protocol, current)
-        pages[f"{name}.md"] = render_page(protocol, current, excluded, rows.table)
+        table, note, unread = with_rank_groups(protocol, current, rows.table, runs_dir)
+        problems += unread
+        pages[f"{name}.md"] = render_page(protocol, current, excluded, table, note)
         if current:
             plots[f"plots/{name}_tradeoff.png"] = (protocol, rows)
         leaders = reproduced(protocol, [r for r in current if ranked(protocol, r)]).table

@@ -21,6 +21,8 @@ def plot_tradeoff(protocol: Protocol, rows: Reproduced, path: Path) -> None:
     label = rows.points.iloc[0][2]  # the protocol's first headline, the same on every row
     for (_, row), (src, tgt, _) in zip(rows.table.iterrows(), rows.points, strict=True):
         src, tgt = present(src), present(tgt)
+        if not len(src):  # external predictions: no source split was scored
+            continue
         ax.errorbar(src.mean(), tgt.mean(), xerr=standard_error(src), yerr=standard_error(tgt),
                     fmt="o", capsize=3, label=f"{row['method']} ({row['backbone']})")
     ax.set_xlabel(f"source {label} (%)")

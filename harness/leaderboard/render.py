@@ -27,8 +27,9 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[RunRecord],
-                table: pd.DataFrame) -> str:
-    """One protocol's page; ``table`` is the reproduced table of ``records``."""
+                table: pd.DataFrame, note: str | None = None) -> str:
+    """One protocol's page; ``table`` is the reproduced table of ``records``, ``note`` a
+    line under it."""
     lines = [f"# {protocol.name}", "", protocol.description, ""]
     lines.append(
         f"Task: {protocol.task}; classes: `{protocol.classes}`; protocol hash "
@@ -49,6 +50,8 @@ def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[Run
         lines.append("Mean ± standard error over seeds; per-class columns are target "
                      f"{'IoU' if protocol.task == 'segmentation' else 'accuracy'} (%).")
         lines += ["", markdown_table(table), ""]
+        if note:
+            lines += [note, ""]
         lines += [f"![source vs target](plots/{protocol.name}_tradeoff.png)", ""]
         # Run ids need no escaping: load_record checked each is its content's hex hash.
         ids = ", ".join(f"`{r.run_id}`" for r in sorted(records, key=lambda r: r.run_id))

@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
-from harness.leaderboard.aggregate import headlines, mean_se, method_label, ranked
+from harness.leaderboard.aggregate import (
+    backbone_name,
+    headlines,
+    mean_se,
+    method_label,
+    ranked,
+)
 from harness.protocol import Protocol
 from harness.results import RunRecord
 
@@ -93,7 +99,7 @@ def collapsed_seeds(protocol: Protocol, records: list[RunRecord]) -> list[str]:
     per_class = "iou" if protocol.task == "segmentation" else "acc"
     groups: dict[tuple[str, str], list[RunRecord]] = {}
     for r in records:
-        groups.setdefault((r.method.name, r.backbone.name), []).append(r)
+        groups.setdefault((r.method.name, backbone_name(r)), []).append(r)
     found = []
     for (method, backbone), runs in sorted(groups.items()):
         for r in runs:
