@@ -63,10 +63,12 @@ class DomainsValLoop(BaseLoop):
         #: (width, height) the protocol evaluates the target at; labels of another
         #: size mean the data was resized and the numbers would not be comparable.
         self.target_label_size = tuple(target_label_size) if target_label_size else None
-        self.loaders = {"target": self.dataloader, "source": runner.build_dataloader(
-            source_dataloader, seed=runner.seed)}
+        self.loaders = {"target": self.dataloader}
+        #: Built at the first evaluation, never before training: a source-free run
+        #: constructs no source dataset while it adapts (harness.source_free).
+        self.source_dataloader = source_dataloader
         self.evaluators = {}
-        for domain in self.loaders:
+        for domain in ("target", "source"):
             cfg = copy.deepcopy(evaluator)
             cfg["prefix"] = domain
             self.evaluators[domain] = runner.build_evaluator(cfg)
@@ -74,6 +76,9 @@ class DomainsValLoop(BaseLoop):
         self.reports: dict[str, dict] = {}
 
     def run(self) -> dict:
+        if "source" not in self.loaders:
+            self.loaders["source"] = self.runner.build_dataloader(self.source_dataloader,
+                                                                  seed=self.runner.seed)
         self.runner.call_hook("before_val")
         self.runner.call_hook("before_val_epoch")
         self.runner.model.eval()

@@ -73,6 +73,9 @@ class MethodInfo(_Strict):
     #: None when the method trains from the backbone's initialization (and in
     #: records migrated from version 1 written before this was recorded).
     source_model: SourceModel | None
+    #: Adapted without source data: no source training dataset was built (only the
+    #: source model's weights); the source metrics are an evaluation after training.
+    source_free: bool = False
 
 
 class BackboneInfo(_Strict):
@@ -139,6 +142,9 @@ class RunRecord(_Strict):
     selection: SelectionInfo
     train: TrainInfo
     metrics: dict[Literal["target", "source"], DomainMetrics]
+    #: PNG pictures the method handed back (``harness.pictures``): name -> sha256 of
+    #: the file written beside the record as ``<run_id>.<name>.png``.
+    pictures: dict[str, str] = {}
 
     @field_validator("metrics")
     @classmethod

@@ -7,9 +7,11 @@ from pathlib import Path
 from harness.checkpoints import load_final_meta, save_final
 from harness.config import compile_config
 from harness.paths import FINAL_NAME, cache_entry_name
+from harness.pictures import digests, encode_pictures, write_pictures
 from harness.plan import PlanError, RunPlan
 from harness.provenance import code_version, device_info, package_versions
 from harness.results import RunRecord, finalize, write_record
+from harness.source_free import explain_missing_source
 from harness.utils import unwrap
 
 
@@ -55,7 +57,8 @@ def ensure_source_model(plan: RunPlan) -> Path:
     if not path.is_file() and plan.protocol.source_model == "pretrained":
         save_pretrained_source(plan)
     elif not path.is_file():
-        train_and_record(plan.for_source_model())
+        with explain_missing_source(plan):
+            train_and_record(plan.for_source_model())
     return path
 
 
@@ -80,6 +83,7 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
     val = runner.val_loop
     p, cls = plan.protocol, plan.method_cls
     net = unwrap(model).net
+    pictures = encode_pictures(unwrap(model).pictures(), plan.method)
     loaders = {"source_test": val.loaders["source"], "target_test": val.loaders["target"]}
     record = finalize({
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -89,7 +93,8 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
         "method": {"name": plan.method, "hparams": plan.hparams_dict,
                    "uses_target_labels": cls.uses_target_labels,
                    "train_domains": list(cls.train_domains),
-                   "source_model": _source_model(plan) if cls.needs_source_model else None},
+                   "source_model": _source_model(plan) if cls.needs_source_model else None,
+                   "source_free": cls.source_free},
         "backbone": {"name": plan.backbone, "options": plan.model_options,
                      "params": sum(t.numel() for t in net.parameters())},
         "seed": plan.seed,
@@ -105,6 +110,7 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
         "train": {"iters": runner.iter, "wall_time_s": round(wall, 3),
                   "config": p.train.model_dump(mode="json")},
         "metrics": val.domain_metrics(),
+        "pictures": digests(pictures),
     })
     if runner.rank == 0:
         meta = {"protocol": p.name, "protocol_hash": p.hash, "method": plan.method,
@@ -114,5 +120,7 @@ def train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...] = ()
         if plan.method == "source_only" and not plan.hparams_dict and final != plan.source_cache:
             # A plain source-only run is exactly what the cache holds: reuse it.
             save_final(unwrap(model), plan.source_cache, meta)
-        return record, write_record(record, plan.results_dir)
+        path = write_record(record, plan.results_dir)
+        write_pictures(pictures, plan.work_dir, path)
+        return record, path
     return record, None

@@ -1,3 +1,12 @@
 """Datasets; importing this package registers every dataset class and loading transform."""
 
-from harness.data import digits, imagenet_val, mnist_m, segmentation, wrappers  # noqa: F401
+from harness.data import (  # noqa: F401
+    digits,
+    gtsrb,
+    imagenet_val,
+    mnist_m,
+    office31,
+    segmentation,
+    synsigns,
+    wrappers,
+)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from harness.data import classification_fixtures
 from harness.data.segmentation import NTHU_CITIES
 
 # Raw label grids (rows top to bottom), datasets.md 14.1-14.5.
@@ -224,6 +225,13 @@ _WRITERS: dict[str, Callable[[Path, int, tuple[int, int]], Path]] = {
     "gta5": _gta5,
     "nthu": _nthu,
     "synthia": _synthia,
+    # Classification datasets read from --data-root (their counts: classification_fixtures).
+    "gtsrb": classification_fixtures.gtsrb,
+    "mnist": classification_fixtures.mnist,
+    "office31": classification_fixtures.office31,
+    "svhn": classification_fixtures.svhn,
+    "syndigits": classification_fixtures.syndigits,
+    "synsigns": classification_fixtures.synsigns,
 }
 
 # Splits each fixture writes (n_per_split images each; NTHU: per city).
