@@ -248,6 +248,11 @@ def fixture_datasets() -> list[str]:
     return sorted(_WRITERS)
 
 
+def segmentation_fixtures() -> list[str]:
+    """The segmentation datasets among :func:`fixture_datasets` (what ``check_dataset`` reads)."""
+    return sorted(_FIXTURE_SPLITS)
+
+
 def fixture_splits(dataset: str, n_per_split: int = 2) -> dict[str, int]:
     """Split sizes of a fixture, to declare to ``check_dataset``."""
     return {split: n_per_split for split in _FIXTURE_SPLITS[_check_name(dataset)]}
