@@ -77,15 +77,16 @@ class DomainsValLoop(BaseLoop):
         #: (width, height) the protocol evaluates the target at; labels of another
         #: size mean the data was resized and the numbers would not be comparable.
         self.target_label_size = tuple(target_label_size) if target_label_size else None
-        self.loaders = {"target": self.dataloader, "source": runner.build_dataloader(
-            source_dataloader, seed=runner.seed)}
+        self.loaders = {"target": self.dataloader}
+        #: Source loaders are built at the first evaluation, never before training: a
+        #: source-free run constructs no source dataset while it adapts (harness.source_free).
+        self._source_configs = {"source": source_dataloader}
         if source_val_dataloader is not None:
-            self.loaders["source_val"] = runner.build_dataloader(source_val_dataloader,
-                                                                 seed=runner.seed)
+            self._source_configs["source_val"] = source_val_dataloader
         self.target_val = (runner.build_dataloader(target_val_dataloader, seed=runner.seed)
                            if validators else None)
         self.evaluators = {}
-        for domain in self.loaders:
+        for domain in ("target", *self._source_configs):
             cfg = copy.deepcopy(evaluator)
             cfg["prefix"] = domain
             self.evaluators[domain] = runner.build_evaluator(cfg)
@@ -98,6 +99,10 @@ class DomainsValLoop(BaseLoop):
 
     def run(self) -> dict:
         with rng.preserved():
+            for domain, cfg in self._source_configs.items():
+                if domain not in self.loaders:
+                    self.loaders[domain] = self.runner.build_dataloader(cfg,
+                                                                        seed=self.runner.seed)
             self.runner.call_hook("before_val")
             self.runner.call_hook("before_val_epoch")
             self.runner.model.eval()

@@ -15,6 +15,7 @@ import math
 import typing
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
@@ -171,6 +172,15 @@ class UDAMethod(BaseModel):
         """Called at the start of round ``ctx.round``, and once before training starts so
         that a run resumed mid-round gets its round's state back (reload what
         ``ctx.artifacts`` holds instead of recomputing it)."""
+
+    def pictures(self) -> dict[str, np.ndarray]:
+        """Pictures of the trained method (name -> HxWx3 uint8 RGB), e.g. generated samples.
+
+        Called once after training on rank 0; the harness writes them as PNG files into
+        the work dir and beside the record (``harness.pictures``); methods never write
+        files. Names are lower-case file-name words (``samples``, ``translated``).
+        """
+        return {}
 
     # -- what methods use -------------------------------------------------------
     def normalize(self, x: torch.Tensor) -> torch.Tensor:

@@ -82,6 +82,9 @@ class MethodInfo(_Strict):
     #: None when the method trains from the backbone's initialization (and in
     #: records migrated from version 1 written before this was recorded).
     source_model: SourceModel | None
+    #: Adapted without source data: no source training dataset was built (only the
+    #: source model's weights); the source metrics are an evaluation after training.
+    source_free: bool = False
 
 
 class BackboneInfo(_Strict):
@@ -189,6 +192,9 @@ class RunRecord(_Strict):
     evaluations: list[EvalPoint] = []
     #: Optional so that records written before per-image counts were kept stay valid.
     samples: SampleFiles | None = None
+    #: PNG pictures the method handed back (``harness.pictures``): name -> sha256 of
+    #: the file written beside the record as ``<run_id>.<name>.png``.
+    pictures: dict[str, str] = {}
 
     @field_validator("backbone", "selection", "train")
     @classmethod

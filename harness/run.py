@@ -13,10 +13,12 @@ from harness.checkpoints import (
 from harness.config import compile_config
 from harness.outputs import cache_entry_lock, check_writable, work_dir_lock
 from harness.paths import FINAL_NAME, cache_entry_name
+from harness.pictures import digests, encode_pictures, write_pictures
 from harness.plan import PlanError, RunPlan
 from harness.provenance import code_version, device_info, package_versions
 from harness.record_samples import encode_for_record, write_run
 from harness.results import RunRecord, finalize
+from harness.source_free import explain_missing_source
 from harness.utils import unwrap
 
 
@@ -67,7 +69,8 @@ def ensure_source_model(plan: RunPlan) -> Path:
         if not path.is_file() and plan.protocol.source_model == "pretrained":
             save_pretrained_source(plan)
         elif not path.is_file():
-            train_and_record(plan.for_source_model())
+            with explain_missing_source(plan):
+                train_and_record(plan.for_source_model())
     return path
 
 
@@ -125,6 +128,7 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
     val = runner.val_loop
     p, cls = plan.protocol, plan.method_cls
     net = unwrap(model).net
+    pictures = encode_pictures(unwrap(model).pictures(), plan.method)
     loaders = {"source_test": val.loaders["source"], "target_test": val.loaders["target"]}
     if "source_val" in val.loaders:
         loaders["source_val"] = val.loaders["source_val"]
@@ -138,7 +142,8 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
         "method": {"name": plan.method, "hparams": plan.hparams_dict,
                    "uses_target_labels": cls.uses_target_labels,
                    "train_domains": list(cls.train_domains),
-                   "source_model": _source_model(plan) if cls.needs_source_model else None},
+                   "source_model": _source_model(plan) if cls.needs_source_model else None,
+                   "source_free": cls.source_free},
         "backbone": {"name": plan.backbone, "options": plan.model_options,
                      "params": sum(t.numel() for t in net.parameters())},
         "seed": plan.seed,
@@ -154,6 +159,7 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
         "metrics": val.domain_metrics(),
         "evaluations": val.points,
         "samples": samples,
+        "pictures": digests(pictures),
     })
     if runner.rank == 0:
         meta = {"protocol": p.name, "protocol_hash": p.hash, "method": plan.method,
@@ -163,5 +169,7 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
         if plan.method == "source_only" and not plan.hparams_dict and final != plan.source_cache:
             # A plain source-only run is exactly what the cache holds: reuse it.
             save_final(unwrap(model), plan.source_cache, meta)
-        return record, write_run(record, plan.results_dir, blob)
+        path = write_run(record, plan.results_dir, blob)
+        write_pictures(pictures, plan.work_dir, path)
+        return record, path
     return record, None

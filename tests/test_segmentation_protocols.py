@@ -15,7 +15,7 @@ from harness.checkpoints import save_final
 from harness.cli import main
 from harness.config import compile_config
 from harness.data.classes import get_classes
-from harness.data.fixtures import fixture_datasets, write_fixtures
+from harness.data.fixtures import segmentation_fixtures, write_fixtures
 from harness.plan import make_plan
 from harness.protocol import load_protocol, protocol_names
 from harness.registry import MODELS
@@ -32,7 +32,7 @@ SMALL = ["train.iters=2", "train.batch=2", "train.crop=[32,32]",
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("fixtures")
-    for dataset in fixture_datasets():
+    for dataset in segmentation_fixtures():
         write_fixtures(dataset, root)
     return root
 

@@ -41,6 +41,7 @@ def _check_built(domain, root: Path):
     readers of ``harness.data.digit_readers`` report every finding) and verifies a
     pinned split, exactly as a run's loader does."""
     from harness.data.digit_readers import DigitFileError
+    from harness.data.image_lists import ImageSetError
     from harness.data.seg_base import Problem
     from harness.registry import DATASETS
 
@@ -53,7 +54,7 @@ def _check_built(domain, root: Path):
             cfg["data_root"] = str(root / domain.data_root)
         try:
             DATASETS.build(cfg)
-        except DigitFileError as exc:
+        except (DigitFileError, ImageSetError) as exc:
             problems += exc.problems
         except Exception as exc:  # every failure is reported, none stops the check
             problems.append(Problem(f"{domain.dataset}:{split}", str(exc),

@@ -59,6 +59,33 @@ CITYSCAPES19_NAMES = (
 )
 # fmt: on
 
+# fmt: off
+# Office-31's class folders in sorted order, the label index of TLlib
+# (thuml/Transfer-Learning-Library tllib/vision/datasets/office31.py CLASSES).
+# fmt: off
+OFFICE31_NAMES = (
+    "back_pack", "bike", "bike_helmet", "bookcase", "bottle", "calculator", "desk_chair",
+    "desk_lamp", "desktop_computer", "file_cabinet", "headphones", "keyboard",
+    "laptop_computer", "letter_tray", "mobile_phone", "monitor", "mouse", "mug",
+    "paper_notebook", "pen", "phone", "printer", "projector", "punchers", "ring_binder",
+    "ruler", "scissors", "speaker", "stapler", "tape_dispenser", "trash_can",
+)
+# GTSRB ClassId 0..42 (Stallkamp et al. 2012), named as in the signnames.csv that ships
+# with udacity/CarND-Traffic-Sign-Classifier-Project; Syn.Signs uses the same ids.
+GTSRB43_NAMES = (
+    "speed limit 20", "speed limit 30", "speed limit 50", "speed limit 60",
+    "speed limit 70", "speed limit 80", "end of speed limit 80", "speed limit 100",
+    "speed limit 120", "no passing", "no passing over 3.5t", "right-of-way at intersection",
+    "priority road", "yield", "stop", "no vehicles", "over 3.5t prohibited", "no entry",
+    "general caution", "curve left", "curve right", "double curve", "bumpy road",
+    "slippery road", "road narrows right", "road work", "traffic signals", "pedestrians",
+    "children crossing", "bicycles crossing", "ice/snow", "wild animals crossing",
+    "end of all limits", "turn right ahead", "turn left ahead", "ahead only",
+    "straight or right", "straight or left", "keep right", "keep left", "roundabout",
+    "end of no passing", "end of no passing over 3.5t",
+)
+# fmt: on
+
 _CLASS_LISTS = {
     c.name: c
     for c in (
@@ -100,6 +127,12 @@ _CLASS_LISTS = {
             (0, 1, 2, 6, 7, 8, 10, 11, 12, 13, 15, 17, 18),
             "joonh-kim/ETM:dataset/crosscity_dataset.py id_to_trainid",
         ),
+        ClassList("office31", "1", tuple(range(31)),
+                  "thuml/Transfer-Learning-Library tllib/vision/datasets/office31.py",
+                  OFFICE31_NAMES),
+        ClassList("gtsrb43", "1", tuple(range(43)),
+                  "GTSRB ClassId (Stallkamp et al. 2012); names: udacity signnames.csv",
+                  GTSRB43_NAMES),
     )
 }
 

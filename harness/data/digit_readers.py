@@ -73,6 +73,14 @@ USPS_LIBSVM = DigitFormat("USPS LIBSVM", (256,), "float", (-1.0, 1.0), (1, 10),
 SVHN_MAT = DigitFormat("SVHN cropped digits", (32, 32, 3), "uint8", (0, 255), (1, 10),
                        {"train": 73257, "test": 26032},
                        _FETCH + "; use the Format 2 files train_32x32.mat / test_32x32.mat")
+# Syn.Digits (Ganin & Lempitsky 2015's SynNumbers) as the .mat files DIRT-T reads
+# (RuiShu/dirt-t codebase/datasets.py SynDigits: X (32, 32, 3, N), y 0..9, not SVHN's 1..10).
+# The split sizes are those commonly quoted for synth_{train,test}_32x32.mat, not checked
+# against a copy here: a full copy of another size is reported with its count.
+SYNDIGITS_MAT = DigitFormat("Syn.Digits cropped digits", (32, 32, 3), "uint8", (0, 255), (0, 9),
+                            {"train": 479400, "test": 9553},
+                            "use synth_train_32x32.mat / synth_test_32x32.mat of the Syn.Digits "
+                            "release (labels 0..9)")
 # Ganin & Lempitsky's release: 59,001 / 9,001 RGB 32x32 PNGs (pytorch-adapt checks the same).
 MNISTM_PNG = DigitFormat("MNIST-M PNG release", (32, 32, 3), "uint8", (0, 255), (0, 9),
                          {"train": 59001, "test": 9001},
@@ -251,26 +259,38 @@ def read_usps_libsvm(path: Path, split: str,
 def read_svhn_mat(path: Path, split: str,
                   subset: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """SVHN cropped digits (``*_32x32.mat``): X (32, 32, 3, N) uint8, y (N, 1) with 10 meaning 0."""
+    images, labels = _read_cropped_mat(path, SVHN_MAT, "SVHN file train_32x32.mat or "
+                                       "test_32x32.mat", split, subset)
+    return images, labels % 10  # SVHN marks the digit 0 as class 10
+
+
+def read_syndigits_mat(path: Path, split: str,
+                       subset: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Syn.Digits (``synth_*_32x32.mat``): SVHN's layout with labels 0..9."""
+    return _read_cropped_mat(path, SYNDIGITS_MAT, "Syn.Digits file synth_train_32x32.mat or "
+                             "synth_test_32x32.mat", split, subset)
+
+
+def _read_cropped_mat(path: Path, fmt: DigitFormat, what: str, split: str,
+                      subset: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """X (32, 32, 3, N) uint8 and y (N, 1) of a cropped-digits MATLAB file, validated."""
     from scipy.io import loadmat
 
-    _need(path, "SVHN file train_32x32.mat or test_32x32.mat")
+    _need(path, what)
     try:
         mat = loadmat(path)
     except Exception as exc:  # scipy raises several types for a non-MAT file
-        raise _bad(path, f"is not a MATLAB file ({exc})",
-                   "download the cropped-digits file (Format 2) again") from None
+        raise _bad(path, f"is not a MATLAB file ({exc})", fmt.fix) from None
     if "X" not in mat or "y" not in mat:
         keys = sorted(k for k in mat if not k.startswith("__"))
         raise _bad(path, f"has no X and y arrays (found {keys})",
-                   "use the SVHN Format 2 cropped digits (train_32x32.mat / test_32x32.mat), "
-                   "not the Format 1 full-number files")
+                   f"{fmt.fix}; SVHN's Format 1 full-number files do not hold cropped digits")
     x, y = mat["X"], mat["y"].reshape(-1)
     if x.ndim != 4:
-        raise _bad(path, f"X has shape {x.shape}, expected (32, 32, 3, N)", SVHN_MAT.fix)
+        raise _bad(path, f"X has shape {x.shape}, expected (32, 32, 3, N)", fmt.fix)
     x = np.moveaxis(x, -1, 0)  # stored H, W, C, N
-    _raise_if(validate(SVHN_MAT, split, x, y, path, subset=subset))
-    y = y.astype(np.int64) % 10  # SVHN marks the digit 0 as class 10
-    return _as_float(x.transpose(0, 3, 1, 2)), y
+    _raise_if(validate(fmt, split, x, y, path, subset=subset))
+    return _as_float(x.transpose(0, 3, 1, 2)), y.astype(np.int64)
 
 
 def load_mnistm_npz(path: Path, split: str = "test",

@@ -26,6 +26,7 @@ from harness.data.digit_readers import (
     read_mnistm_folder,
     read_mnistm_npz,
     read_svhn_mat,
+    read_syndigits_mat,
     read_usps_h5,
     read_usps_libsvm,
 )
@@ -179,6 +180,10 @@ DIGIT_FILES: dict[str, dict[str, tuple[tuple[str, ...], Callable]]] = {
     "svhn": {
         "train": (("train_32x32.mat",), read_svhn_mat),
         "test": (("test_32x32.mat",), read_svhn_mat),
+    },
+    "syndigits": {
+        "train": (("synth_train_32x32.mat",), read_syndigits_mat),
+        "test": (("synth_test_32x32.mat",), read_syndigits_mat),
     },
     "mnistm": {
         "train": (("mnist_m_train", "mnist_m_train_labels.txt"), read_mnistm_folder),

@@ -63,6 +63,9 @@ MANUAL = {
     "mnistm": "download mnist_m.tar.gz from the authors' page (Ganin & Lempitsky, "
               "http://yaroslav.ganin.net/) and unpack it so that mnist_m_train/, "
               "mnist_m_train_labels.txt, mnist_m_test/ and mnist_m_test_labels.txt are in {dir}",
+    "syndigits": "download the Syn.Digits cropped digits (Ganin & Lempitsky 2015, "
+                 "http://yaroslav.ganin.net/) and put synth_train_32x32.mat and "
+                 "synth_test_32x32.mat in {dir}",
     "mnistm_npz": "mnist_m_test.npz is a conversion of the MNIST-M test PNGs kept with the "
                   "offline digits kit; copy it to {dir}",
 }

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from harness.data import classification_fixtures
 from harness.data.nthu import NTHU_CITIES
 
 # Raw label grids (rows top to bottom), datasets.md 14.1-14.5.
@@ -224,6 +225,13 @@ _WRITERS: dict[str, Callable[[Path, int, tuple[int, int]], Path]] = {
     "gta5": _gta5,
     "nthu": _nthu,
     "synthia": _synthia,
+    # Classification datasets read from --data-root (their counts: classification_fixtures).
+    "gtsrb": classification_fixtures.gtsrb,
+    "mnist": classification_fixtures.mnist,
+    "office31": classification_fixtures.office31,
+    "svhn": classification_fixtures.svhn,
+    "syndigits": classification_fixtures.syndigits,
+    "synsigns": classification_fixtures.synsigns,
 }
 
 # Splits each fixture writes (n_per_split images each; NTHU: per city).
@@ -238,6 +246,11 @@ _FIXTURE_SPLITS = {
 
 def fixture_datasets() -> list[str]:
     return sorted(_WRITERS)
+
+
+def segmentation_fixtures() -> list[str]:
+    """The segmentation datasets among :func:`fixture_datasets` (what ``check_dataset`` reads)."""
+    return sorted(_FIXTURE_SPLITS)
 
 
 def fixture_splits(dataset: str, n_per_split: int = 2) -> dict[str, int]:

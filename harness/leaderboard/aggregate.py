@@ -89,6 +89,8 @@ def method_label(protocol: Protocol, record: RunRecord) -> str:
         return f"{name} (upper bound: trained on target labels)"
     if record.method.uses_target_labels and not protocol.target_labels:
         return f"{name} (uses target labels: not ranked)"
+    if record.method.source_free:
+        return f"{name} (source-free)"
     return name
 
 

@@ -2,20 +2,23 @@
 
 from pathlib import Path
 
+from harness import PROJECT_ROOT
 from harness.leaderboard.aggregate import Reproduced, ranked, reproduced, split_runs
 from harness.leaderboard.plot import plot_tradeoff
 from harness.leaderboard.render import render_index, render_page
 from harness.leaderboard.significance import with_rank_groups
+from harness.pictures import picture_links, picture_problems
 from harness.protocol import Protocol, load_protocol, protocol_names
 from harness.results import load_records
 from harness.utils import atomic_write
 
 
-def build_pages(runs_dir: Path
+def build_pages(runs_dir: Path, page_dir: Path = PROJECT_ROOT / "leaderboards"
                 ) -> tuple[dict[str, str], list[str], dict[str, tuple[Protocol, Reproduced]]]:
-    """Every page's text, the problems found in the records, and the plots to draw."""
+    """Every page's text (linking pictures relative to ``page_dir``), the problems found in
+    the records, and the plots to draw."""
     records, errors = load_records(runs_dir)
-    problems = [str(e) for e in errors]
+    problems = [str(e) for e in errors] + picture_problems(records, runs_dir)
     pages, summaries, plots = {}, [], {}
     for name in protocol_names():
         protocol = load_protocol(name)
@@ -23,7 +26,8 @@ def build_pages(runs_dir: Path
         rows = reproduced(protocol, current)
         table, note, unread = with_rank_groups(protocol, current, rows.table, runs_dir)
         problems += unread
-        pages[f"{name}.md"] = render_page(protocol, current, excluded, table, note)
+        pages[f"{name}.md"] = render_page(protocol, current, excluded, table, note,
+                                          picture_links(current, runs_dir, page_dir))
         if current:
             plots[f"plots/{name}_tradeoff.png"] = (protocol, rows)
         leaders = reproduced(protocol, [r for r in current if ranked(protocol, r)]).table
@@ -45,7 +49,7 @@ def build_pages(runs_dir: Path
 
 
 def build_all(runs_dir: Path, out_dir: Path, check: bool, console) -> int:
-    pages, problems, plots = build_pages(runs_dir)
+    pages, problems, plots = build_pages(runs_dir, out_dir)
     for problem in problems:
         console.print(f"skipped: {problem}", style="yellow", markup=False)
     if check:

@@ -27,9 +27,10 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[RunRecord],
-                table: pd.DataFrame, note: str | None = None) -> str:
+                table: pd.DataFrame, note: str | None = None,
+                pictures: list[tuple[str, str]] = ()) -> str:
     """One protocol's page; ``table`` is the reproduced table of ``records``, ``note`` a
-    line under it."""
+    line under it; ``pictures``: (caption, link) of the pictures the runs' methods handed back."""
     lines = [f"# {protocol.name}", "", protocol.description, ""]
     lines.append(
         f"Task: {protocol.task}; classes: `{protocol.classes}`; protocol hash "
@@ -56,6 +57,14 @@ def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[Run
         # Run ids need no escaping: load_record checked each is its content's hex hash.
         ids = ", ".join(f"`{r.run_id}`" for r in sorted(records, key=lambda r: r.run_id))
         lines.append(f"Runs: {ids}.")
+        if any(r.method.source_free for r in records):
+            lines += ["", "Rows marked source-free adapted without source data (the source "
+                          "model's weights and unlabeled target data only); their source "
+                          "columns evaluate the adapted model on the source test split after "
+                          "training."]
+    if pictures:
+        lines += ["", "## Pictures", ""]
+        lines += [f"![{escape(caption)}]({link})" for caption, link in pictures]
     lines += selection_section(protocol, records)
     if excluded:
         lines += ["", f"Excluded: {len(excluded)} run(s) made with overrides or with another "

@@ -17,6 +17,7 @@ from harness.data.digit_readers import (
     read_mnistm_folder,
     read_mnistm_npz,
     read_svhn_mat,
+    read_syndigits_mat,
     read_usps_h5,
     read_usps_libsvm,
 )
@@ -265,3 +266,15 @@ def test_mnistm_npz_and_folder_are_validated(tmp_path):
     with pytest.raises(DigitFileError, match="2 images in the train split, the official train "
                                              "split has 59001"):
         read_mnistm_folder(folder, tmp_path / "labels.txt", "train")
+
+
+def test_svhn_labels_outside_1_to_10_and_syndigits_labels_outside_0_to_9(tmp_path):
+    x = np.zeros((32, 32, 3, 3), np.uint8)
+    savemat(tmp_path / "svhn.mat", {"X": x, "y": np.array([[1], [0], [11]], np.uint8)})
+    with pytest.raises(DigitFileError, match=r"labels 0, 11 are not whole numbers in 1\.\.10"):
+        read_svhn_mat(tmp_path / "svhn.mat", "test", subset=3)
+    savemat(tmp_path / "syn.mat", {"X": x, "y": np.array([[0], [9], [10]], np.uint8)})
+    with pytest.raises(DigitFileError, match=r"labels 10 are not whole numbers in 0\.\.9"):
+        read_syndigits_mat(tmp_path / "syn.mat", "test", subset=3)
+    savemat(tmp_path / "syn.mat", {"X": x, "y": np.array([[0], [9], [3]], np.uint8)})
+    assert list(read_syndigits_mat(tmp_path / "syn.mat", "test", subset=3)[1]) == [0, 9, 3]

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.data.fixtures import fixture_datasets, fixture_splits, write_fixtures
+from harness.data.fixtures import (
+    fixture_datasets,
+    fixture_splits,
+    segmentation_fixtures,
+    write_fixtures,
+)
 from harness.data.labelmaps import get_labelmap
 from harness.data.loading import read_label_ids
 from harness.data.seg_base import seg_dataset_class
@@ -23,8 +28,10 @@ def cell_centres(img, rows, cols):
     return img[np.ix_(ys, xs)]
 
 
-def test_fixture_datasets_lists_the_five():
-    assert fixture_datasets() == ["bdd100k", "cityscapes", "gta5", "nthu", "synthia"]
+def test_fixture_datasets_lists_the_five_segmentation_sets_and_the_classification_ones():
+    assert segmentation_fixtures() == ["bdd100k", "cityscapes", "gta5", "nthu", "synthia"]
+    assert set(fixture_datasets()) - set(segmentation_fixtures()) == {
+        "gtsrb", "mnist", "office31", "svhn", "syndigits", "synsigns"}
     assert fixture_splits("nthu", 3) == {"train": 3, "test": 3}
 
 
@@ -127,7 +134,7 @@ LABEL_FILES = {
 }
 
 
-@pytest.mark.parametrize("name", fixture_datasets())
+@pytest.mark.parametrize("name", segmentation_fixtures())
 def test_fixture_labels_hold_every_id_of_their_label_map(tmp_path, name):
     # Void and rare ids (GTA5/Cityscapes 1, 2, 3, 5, 6, 10, 14, 15, 16, 18, 30) are where a
     # wrong map goes unnoticed: each must occur in the fixture.

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.data.fixtures import fixture_datasets, fixture_splits, write_fixtures
+from harness.data.fixtures import fixture_splits, segmentation_fixtures, write_fixtures
 from harness.data.layout_check import Problem, check_dataset
 
 SIZE = (64, 32)
 
 
-@pytest.mark.parametrize("name", fixture_datasets())
+@pytest.mark.parametrize("name", segmentation_fixtures())
 def test_fixtures_are_clean_at_their_declared_size(tmp_path, name):
     root = write_fixtures(name, tmp_path, n_per_split=2, size=SIZE)
     problems = check_dataset(name, root, fixture_splits(name, 2))

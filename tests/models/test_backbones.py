@@ -55,6 +55,11 @@ PUBLISHED = {
         "the approximate figure quoted for DeepLab-v2 ResNet-101 on 19 classes; the exact "
         "count is derived from torchvision's ResNet-101 in test_deeplabv2.py",
     ),
+    "resnet50": Published(
+        "25.557032", 1000,
+        "torchvision ResNet50_Weights.IMAGENET1K_V1 num_params (He et al. 2016 Table 1: "
+        "ResNet-50)",
+    ),
     "vgg16": Published(
         "138.357544", 1000,
         "torchvision VGG16_Weights.IMAGENET1K_V1 num_params (Simonyan & Zisserman 2015 "
