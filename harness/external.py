@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.data.segmentation import Problem
+from harness.data.seg_base import Problem
 from harness.errors import DataError, HarnessError
 from harness.per_sample import PerImage
 from harness.plan import PlanError, RunPlan

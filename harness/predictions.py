@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from harness.data.labelmaps import CITYSCAPES_ID_TO_TRAINID
-from harness.data.segmentation import Problem
+from harness.data.seg_base import Problem
 from harness.plan import PlanError, RunPlan
 from harness.utils import IGNORE_INDEX, atomic_path, atomic_write
 
