@@ -79,7 +79,7 @@ def comparisons(runs_dir: Path, protocol: str, a: str, b: str, **options):
             "kept), so they cannot be compared; re-run them:\n" + "\n".join(
                 f"  harness run --protocol {r.protocol.name} --method {r.method.name} "
                 f"--backbone {r.backbone.name} --seed {r.seed} --results-dir {runs_dir}  "
-                f"(replaces {r.run_id})" for r in missing))
+                f"(then delete {r.run_id}.json)" for r in missing))
     runs = [[Run(r.seed, load_run_samples(r, runs_dir)) for r in side] for side in sides]
     first = sides[0][0]
     per_class = options.pop("per_class", False)

@@ -11,9 +11,10 @@ from harness.record_samples import load_run_samples
 from harness.results import load_records
 
 PROTOCOL = "digits_mnist_optdigits"
-#: Four iterations of batch 16 (a module-scoped fixture cannot take conftest's tiny_sets).
+#: Four iterations of batch 16, evaluated twice (a module-scoped fixture cannot take
+#: conftest's tiny_sets).
 TINY = ["train.iters=4", "train.batch=16", "train.checkpoint_interval=4",
-        "train.log_interval=4"]
+        "train.log_interval=4", "eval.points=2"]
 
 
 @pytest.fixture(scope="module")
