@@ -58,5 +58,5 @@ def test_unknown_class_list_lists_the_closest_names():
     with pytest.raises(UnknownNameError, match="unknown class list 'cityscape19'. Did you mean "
                                                "'cityscapes19'"):
         get_classes("cityscape19")
-    with pytest.raises(KeyError, match="Known class lists: cityscapes19, digits10, imagenet1000"):
+    with pytest.raises(KeyError, match="Known class lists: cityscapes19, digits10, gtsrb43, imagenet1000"):
         subset_indices("synthia14")
