@@ -11,6 +11,9 @@ import pytest
 from harness.record_samples import load_run_samples
 from harness.results import load_record
 
+#: Minutes of end-to-end processes: run apart by .ci/run (`python -m pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 TINY = ["--set", "train.iters=6", "--set", "train.checkpoint_interval=6", "--set",
         "train.batch=32", "--set", "eval.points=2"]
 

@@ -22,7 +22,7 @@ from harness.plan import make_plan
 from harness.run import ensure_source_model, execute, train_and_record
 
 #: The shared tiny digits run (conftest.TINY).
-TINY = ["train.iters=12", "train.checkpoint_interval=4", "train.log_interval=4"]
+TINY = ["train.iters=12", "train.checkpoint_interval=4", "train.log_interval=4", "eval.points=3"]
 
 
 def plan_for(work_dir: Path, sets=TINY, seed=0, resume=True, results_dir=None, method=None):
@@ -135,7 +135,7 @@ def test_a_full_disk_leaves_no_partial_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "atomic_write", full_disk)
     work = tmp_path / "w"
     with pytest.raises(OSError, match="No space"):
-        train_and_record(plan_for(work, ["train.iters=4", "train.checkpoint_interval=4"],
+        train_and_record(plan_for(work, ["train.iters=4", "train.checkpoint_interval=4", "eval.points=1"],
                                   resume=False))
     assert sorted(p.name for p in work.iterdir() if p.suffix in {".pth", ".tmp"}) == []
 

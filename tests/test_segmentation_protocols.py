@@ -85,6 +85,7 @@ def test_eval_refuses_labels_at_the_wrong_resolution(data_root, tmp_path):
         evaluate_checkpoint(spec, weights)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol, method, backbone", [
     ("gta5_cityscapes", "source_only", "deeplabv2_r101"), ("gta5_cityscapes", "plca", None),
     ("synthia_cityscapes", "plca", None), ("cityscapes_nthu_rome", "source_only", "drn_c26"),
@@ -122,6 +123,7 @@ SELF_TRAINING = [(p, "cbst", BACKBONE.get(p, "drn_c26")) for p in SEG] + [
     ("synthia_cityscapes", "cbst_sp", "drn_c26"), ("cityscapes_nthu_taipei", "st", "drn_c26")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol, method, backbone", SELF_TRAINING)
 def test_self_training_rounds_write_pseudo_label_maps(protocol, method, backbone, data_root,
                                                       tmp_path, monkeypatch):
@@ -144,6 +146,7 @@ def test_self_training_rounds_write_pseudo_label_maps(protocol, method, backbone
     assert (pseudo / "spatial_prior.pt").is_file() == (method == "cbst_sp")
 
 
+@pytest.mark.slow
 def test_segmentation_resume_equals_uninterrupted(data_root, tmp_path):
     """Random resize/crop/flip included: RNG states travel in the checkpoints."""
     from mmengine.hooks import Hook

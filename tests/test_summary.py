@@ -10,7 +10,7 @@ from rich.console import Console
 
 import harness.checkpoint_eval
 from harness.cli import main
-from harness.data.labelmaps import get_classes, subset_indices
+from harness.data.classes import get_classes, subset_indices
 from harness.evaluation.metrics import derive
 from harness.protocol import load_protocol, protocol_names
 from harness.summary import metrics_table

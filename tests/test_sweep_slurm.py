@@ -17,6 +17,7 @@ from harness.results import load_record
 
 pytestmark = [
     pytest.mark.slurm,
+    pytest.mark.slow,  # minutes of Slurm jobs: run apart by .ci/run
     pytest.mark.skipif(shutil.which("sbatch") is None,
                        reason="no sbatch: apt-get install -y slurm-wlm munge && "
                               "scripts/slurm_local.sh start"),
