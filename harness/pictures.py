@@ -73,7 +73,9 @@ def picture_problems(records, runs_dir: Path) -> list[str]:
 def picture_links(records, runs_dir: Path, page_dir: Path) -> list[tuple[str, str]]:
     """(caption, link relative to the page) for every picture of ``records``."""
     links = []
-    for r in sorted(records, key=lambda r: (r.method.name, r.backbone.name, r.seed)):
+    # External submissions hand back no pictures (and have no backbone).
+    trained = [r for r in records if r.backbone is not None]
+    for r in sorted(trained, key=lambda r: (r.method.name, r.backbone.name, r.seed)):
         for name in sorted(r.pictures):
             path = picture_file(Path(runs_dir) / r.protocol.name / f"{r.run_id}.json", name)
             link = Path(os.path.relpath(path, page_dir)).as_posix()
