@@ -136,7 +136,7 @@ def test_self_training_rounds_write_pseudo_label_maps(protocol, method, backbone
     assert main(args) == 0
     (path,) = (tmp_path / "r" / protocol).glob("*.json")
     assert load_record(path).method.source_model.from_ == "source_only"
-    pseudo = tmp_path / "w" / "pseudo_labels"
+    pseudo = tmp_path / "w" / "artifacts"
     assert (pseudo / "CURRENT").read_text() == "round_1"
     for round_dir in ("round_0", "round_1"):
         maps = sorted((pseudo / round_dir).glob("*.png"))
