@@ -108,26 +108,28 @@ def _val_cfg(plan: RunPlan, loader) -> dict:
     p = plan.protocol
     sel = p.selection
     seg = p.task == "segmentation"
+    validators, source_val = selection.usable(p, plan.method_cls.source_free)
     cfg = {
         "type": "DomainsValLoop",
         "source_dataloader": loader(p.source, p.source.test_split, False),
         "fp16": plan.amp == "fp16",
         "target_label_size": p.eval.size,
-        "validators": list(sel.validators),
+        "validators": validators,
         "selection": {
-            "rule": sel.rule, "rules": selection.rule_names(p), "task": p.task,
+            "rule": sel.rule, "rules": selection.rule_names(p, plan.method_cls.source_free),
+            "task": p.task,
             "subsets": list(p.report_subsets),
-            "higher_is_better": {v: selection.higher_is_better(v) for v in sel.validators},
+            "higher_is_better": {v: selection.higher_is_better(v) for v in validators},
             "pixels_per_image": sel.pixels_per_image, "seed": sel.target_val_seed,
             "selected_path": str(plan.work_dir / SELECTED_NAME),
         },
     }
     pipeline = test_pipeline(p.eval) if seg else None
-    if sel.source_val_fraction is not None:
+    if source_val:
         held = _held_out(_dataset(p.source, p.source.train_split, plan.data_root, True,
                                   pipeline), sel, "held")
         cfg["source_val_dataloader"] = _loader(held, p.eval.batch, p.train.workers, False)
-    if sel.validators:
+    if validators:
         target = _dataset(p.target, p.target.train_split, plan.data_root, True, pipeline)
         if sel.target_val_size is not None:
             target = {"type": "SeededSplit", "dataset": target, "part": "held",

@@ -189,11 +189,15 @@ def make_plan(
                        method)
     if proto.selection.validators:  # fail now, not at the first evaluation point
         from harness.evaluation import validate
-        from harness.selection import check_validator_names
+        from harness.selection import check_validator_names, rule_names, usable
 
         check_validator_names(proto)
-        validate.build(proto.selection.validators, method, cls.exposes_features,
-                       proto.selection.source_val_fraction is not None)
+        validators, source_val = usable(proto, cls.source_free)
+        validate.build(validators, method, cls.exposes_features, source_val)
+        if proto.selection.rule not in rule_names(proto, cls.source_free):
+            raise PlanError(f"{method!r} is source-free: selection.rule = "
+                            f"{proto.selection.rule!r} reads source data; use 'last' or a "
+                            "target-only validator (--set selection.rule=last)")
     model_options = {**proto.model, **model}
     hparams = dataclasses.asdict(hp)
     key = paths.run_key(proto.hash, method, backbone, seed, hparams, model_options)

@@ -41,12 +41,27 @@ def higher_is_better(validator: str) -> bool:
     return VALIDATORS[validator].higher_is_better
 
 
-def rule_names(protocol) -> list[str]:
+def target_only(validators) -> list[str]:
+    """The validators that read no source data (what a source-free run may use)."""
+    from harness.evaluation.validate import SOURCE_KEYS
+    from harness.evaluation.validators import build_validator
+
+    return [v for v in validators if not build_validator(v).reads & SOURCE_KEYS]
+
+
+def usable(protocol, source_free: bool) -> tuple[list[str], bool]:
+    """(validators, whether source validation is read) for a run: a source-free run
+    reads no source data, so it keeps only target-only validators and no source-val."""
+    sel = protocol.selection
+    if source_free:
+        return target_only(sel.validators), False
+    return list(sel.validators), sel.source_val_fraction is not None
+
+
+def rule_names(protocol, source_free: bool = False) -> list[str]:
     """Every rule a run of ``protocol`` stores a pick for."""
-    rules = ["last"]
-    if protocol.selection.source_val_fraction is not None:
-        rules.append("source_val")
-    return rules + list(protocol.selection.validators) + ["oracle"]
+    validators, source_val = usable(protocol, source_free)
+    return ["last", *(["source_val"] if source_val else []), *validators, "oracle"]
 
 
 def check_validator_names(protocol) -> None:
