@@ -20,25 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.seg_base import Problem, format_problems
-from harness.errors import HarnessError
+from harness.data.seg_base import Problem, ProblemsError
 
 
-class DigitFileError(HarnessError, ValueError):
+class DigitFileError(ProblemsError):
     """A digit data file that is missing or does not hold what its format says.
 
     ``problems`` lists each finding (file, what is wrong, the fix), one table row
     each in ``harness data check``.
     """
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        if len(self.problems) == 1:
-            p = self.problems[0]
-            text = f"{p.path}: {p.problem}; {p.fix}"
-        else:
-            text = f"{len(self.problems)} problems:\n" + format_problems(self.problems)
-        super().__init__(text)
 
 
 @dataclass(frozen=True)

@@ -18,24 +18,14 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from harness.data.seg_base import Problem, format_problems
-from harness.errors import DataError
+from harness.data.seg_base import Problem, ProblemsError
 
 
-class ImageSetError(DataError):
+class ImageSetError(ProblemsError):
     """Files or annotations of an image-list dataset that are missing or not as distributed.
 
     ``problems`` lists each finding (file, what is wrong, the fix).
     """
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        if len(self.problems) == 1:
-            p = self.problems[0]
-            text = f"{p.path}: {p.problem}; {p.fix}"
-        else:
-            text = f"{len(self.problems)} problems:\n" + format_problems(self.problems)
-        super().__init__(text)
 
 
 @dataclass(frozen=True)

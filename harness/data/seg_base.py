@@ -26,6 +26,7 @@ from mmengine.dataset import BaseDataset
 from harness.data.classes import CITYSCAPES19_NAMES
 from harness.data.labelmaps import get_labelmap
 from harness.data.loading import LoadRGBImage, LoadSegLabel, PackSegSample
+from harness.errors import DataError
 from harness.names import check_name
 from harness.registry import DATASETS, TRANSFORMS
 
@@ -52,6 +53,20 @@ def format_problems(problems: list[Problem]) -> str:
     if len(problems) > _MAX_SHOWN:
         lines.append(f"... and {len(problems) - _MAX_SHOWN} more (`harness data check` lists all)")
     return "\n".join(lines)
+
+
+class ProblemsError(DataError):
+    """Several findings about a dataset's files, reported at once; ``problems`` lists each
+    (file, what is wrong, the fix), one table row each in ``harness data check``."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            p = self.problems[0]
+            text = f"{p.path}: {p.problem}; {p.fix}"
+        else:
+            text = f"{len(self.problems)} problems:\n" + format_problems(self.problems)
+        super().__init__(text)
 
 
 def _build_step(step):
