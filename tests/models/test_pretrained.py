@@ -145,7 +145,7 @@ def test_two_keys_onto_one_is_refused(tmp_path):
 
 
 def test_bad_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.pth"):
+    with pytest.raises(PretrainedLoadError, match="nope.pth"):
         read_state_dict(tmp_path / "nope.pth")
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
