@@ -1,6 +1,7 @@
 """Cityscapes (Cordts et al. 2016), fine annotations: a target domain and, for NTHU, a source."""
 
 from harness.data.seg_base import SegDataset, register
+from harness.errors import DataError
 
 
 @register
@@ -25,7 +26,7 @@ class Cityscapes(SegDataset):
 
     def __init__(self, data_root, split, pipeline=None, subset=None, label_type="labelIds", **kw):
         if label_type not in self._LABEL_SUFFIXES:
-            raise ValueError(
+            raise DataError(
                 f"cityscapes label_type must be one of {list(self._LABEL_SUFFIXES)}, "
                 f"not {label_type!r}"
             )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
+from harness.errors import DataError
 from harness.names import check_name
 from harness.utils import stable_hash
 
@@ -181,7 +182,7 @@ def subset_indices(subset_name: str, classes_name: str = "cityscapes19") -> list
     subset = get_classes(subset_name)
     missing = [i for i in subset.train_ids if i not in classes.train_ids]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"class list {subset_name} has trainIds {missing} that are not in {classes_name}"
         )
     return [classes.train_ids.index(i) for i in subset.train_ids]

@@ -31,6 +31,7 @@ from harness.data.digit_readers import (
     read_usps_libsvm,
 )
 from harness.data.splits import SplitMismatchError, split_hash, stratified_split
+from harness.errors import DataError
 from harness.names import check_name
 from harness.protocol import ProtocolError
 from harness.registry import DATASETS
@@ -71,7 +72,7 @@ def fit_canvas(images: torch.Tensor, box: int, canvas: int) -> torch.Tensor:
         images = F.interpolate(images, size=(box, box), mode="bilinear", align_corners=False)
     pad = canvas - box
     if pad < 0:
-        raise ValueError(f"box {box} does not fit in canvas {canvas}")
+        raise DataError(f"box {box} does not fit in canvas {canvas}")
     images = F.pad(images, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2))
     return images.clamp_(0.0, 1.0)
 
@@ -87,7 +88,7 @@ def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
         # ITU-R 601-2 luma, the weights of PIL's convert("L").
         weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
         return (images * weights).sum(1, keepdim=True)
-    raise ValueError(f"cannot convert {have}-channel digits to {channels} channels; use 1 or 3")
+    raise DataError(f"cannot convert {have}-channel digits to {channels} channels; use 1 or 3")
 
 
 def pinned_part(targets: np.ndarray, name: str, split: str, split_names, split_seed: int,
@@ -246,7 +247,7 @@ class DigitFilesDataset(_TensorDigits):
             index = np.arange(len(targets))
         else:
             if file_split is None or split_sha256 is None:
-                raise ValueError(f"{source}: a split drawn from the files needs file_split and "
+                raise DataError(f"{source}: a split drawn from the files needs file_split and "
                                  "split_sha256 in the protocol options")
             images, targets = read_digit_files(source, file_split, str(data_root), subset)
             index = pinned_part(targets, f"{source}:{file_split}", split, split_names,

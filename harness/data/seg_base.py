@@ -108,12 +108,12 @@ class SegDataset(BaseDataset, metaclass=ABCMeta):
         test_mode: bool = False,
     ):
         if split not in self.SPLIT_SIZES:
-            raise ValueError(
+            raise DataError(
                 f"{self.NAME}: unknown split {split!r}; splits: {', '.join(self.SPLIT_SIZES)}"
             )
         labelled = split in self.LABELLED_SPLITS
         if with_label and not labelled:
-            raise ValueError(
+            raise DataError(
                 f"{self.NAME} split {split!r} has no labels; pass with_label=False "
                 f"(labelled splits: {', '.join(self.LABELLED_SPLITS)})"
             )
