@@ -227,7 +227,7 @@ def collect(args) -> int:
                 console.print(f"skipped: {exc}", style="yellow", markup=False)
                 bad += 1
                 continue
-            target = args.into / record.protocol["name"] / f"{record.run_id}.json"
+            target = args.into / record.protocol.name / f"{record.run_id}.json"
             if target.is_file():  # content-addressed: the same id is the same record
                 present += 1
                 continue

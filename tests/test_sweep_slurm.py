@@ -68,7 +68,7 @@ def _records(sweep: Path) -> dict[str, dict]:
     found = {}
     for path in sweep.glob("jobs/*/records/*/*.json"):
         record = load_record(path)
-        found[record.method["name"]] = record
+        found[record.method.name] = record
     return found
 
 
@@ -107,7 +107,7 @@ def test_a_slurm_sweep_resumes_a_killed_job_matches_local_runs_and_skips_when_do
     assert "1 done and 0 queued or running (skipped), 1 to run" in capsys.readouterr().out
     assert "resuming from" in (jobs["st"] / "run.log").read_text()
     swept = _records(Path("slurm"))
-    assert swept["st"].method["source_model"]["run_id"] == swept["source_only"].run_id
+    assert swept["st"].method.source_model.run_id == swept["source_only"].run_id
     assert len(list((tmp_path / "cache_slurm").glob("*/*/model_final.pth"))) == 1
 
     # The same runs launched locally: the same metrics. The run ids differ, as they should:
