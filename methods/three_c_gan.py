@@ -28,6 +28,7 @@ import dataclasses
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from torch.nn.utils import parameters_to_vector
 
 import harness.multi_optim  # noqa: F401  (registers MultiOptimWrapperConstructor)
@@ -91,26 +92,26 @@ class ThreeCGAN(UDAMethod):
         # thesis' slides print the losses without values) and no official code was
         # found: the weights below are our choice, stated as such.
         #: Weight of l_sem in G's objective (not found; 1, the adversarial term's scale).
-        lambda_sem: float = 1.0
+        lambda_sem: NonNegativeFloat = 1.0
         #: Weight of l_gen in C's objective (not found; 1, a plain supervised term).
-        lambda_gen: float = 1.0
+        lambda_gen: NonNegativeFloat = 1.0
         #: Weight of l_wReg (not found; 0.1, a gentle pull towards the source weights).
-        lambda_w: float = 0.1
+        lambda_w: NonNegativeFloat = 0.1
         #: Weight of l_cluReg (not found; 0.1, entropy and VAT smaller than the
         #: supervised term, as VADA/DIRT-T weigh their target terms: --tw 1e-2 against
         #: --sw 1 in RuiShu/dirt-t run_dirtt.py).
-        lambda_clu: float = 0.1
+        lambda_clu: NonNegativeFloat = 0.1
         #: VAT radius in the backbone's input units (digits: [-1, 1]); RuiShu/dirt-t
         #: run_dirtt.py --ball 3.5 for 32x32 digits and signs.
-        vat_eps: float = 3.5
+        vat_eps: PositiveFloat = 3.5
         #: VAT finite-difference step (Miyato et al. 2018, Sec. 3.3: xi = 1e-6).
-        vat_xi: float = 1e-6
+        vat_xi: PositiveFloat = 1e-6
         #: Noise dimension (DCGAN, Radford et al. 2016: z of 100 dimensions).
-        noise_dim: int = 100
+        noise_dim: PositiveInt = 100
         #: Width of G's last and D's first layer (DCGAN's ngf = ndf = 64).
-        width: int = 64
+        width: PositiveInt = 64
         #: Adam for G and D (DCGAN Sec. 4: learning rate 2e-4, beta1 0.5).
-        gan_lr: float = 2e-4
+        gan_lr: PositiveFloat = 2e-4
         gan_beta1: float = 0.5
         #: Generated image side; None = the backbone's fixed input side
         #: (``min_input_size``: 28 for LeNet, 32 for DTN). Office-31 sets 224.
