@@ -53,6 +53,10 @@ class RunPlan:
     work_dir: Path
     data_root: Path
     results_dir: Path
+    #: The protocol the source model trains under: the file and the user's ``--set``
+    #: overrides, without the method's ``[methods.NAME]`` table, so a method's own
+    #: budget never retrains (and so changes) the source model it starts from.
+    source_protocol: Protocol
     #: Where the source-only model of this (protocol, backbone, seed) is cached.
     source_cache: Path
     #: The user's overrides (``--set``), as records list them.
@@ -76,14 +80,15 @@ class RunPlan:
     def for_source_model(self) -> "RunPlan":
         """The plain source-only run that fills this plan's source-model cache entry.
 
-        It trains under this run's protocol as used (same source, classes and
-        training settings: what the cache key hashes) into the cache folder.
+        It trains under :attr:`source_protocol` (what the cache key hashes) into
+        the cache folder.
         """
         cls = method_class("source_only")
         hp = cls.HParams()
         return dataclasses.replace(
-            self, method="source_only", method_cls=cls, hparams=hp, overrides={},
-            key=paths.run_key(self.protocol.hash, "source_only", self.backbone, self.seed,
+            self, protocol=self.source_protocol, method="source_only", method_cls=cls,
+            hparams=hp, overrides={},
+            key=paths.run_key(self.source_protocol.hash, "source_only", self.backbone, self.seed,
                               dataclasses.asdict(hp), self.model_options),
             work_dir=self.source_cache.parent, results_dir=self.source_cache.parent / "records",
             resume=True,
@@ -172,10 +177,12 @@ def make_plan(
     method = as_written.defaults.method if method is None else method
     cls = method_class(method)
     settings = as_written.methods.get(method)
-    if settings is not None:
+    source_proto = load_protocol(protocol, protocol_overrides, from_cli=user_overrides)
+    proto = source_proto
+    if settings is not None and settings.train:
         protocol_overrides = {**{f"train.{k}": v for k, v in settings.train.items()},
                               **protocol_overrides}
-    proto = load_protocol(protocol, protocol_overrides, from_cli=user_overrides)
+        proto = load_protocol(protocol, protocol_overrides, from_cli=user_overrides)
     check_dataset_options(proto)
     if backbone is None:
         backbone = (settings and settings.backbone) or proto.defaults.backbone
@@ -211,7 +218,8 @@ def make_plan(
         work_dir=Path(work_dir or paths.work_dir(proto.name, method, backbone, seed, key)),
         data_root=paths.data_root(data_root),
         results_dir=Path(results_dir or Path("work_dirs") / "records"),
-        source_cache=paths.source_model_file(proto, backbone, model_options, seed),
+        source_protocol=source_proto,
+        source_cache=paths.source_model_file(source_proto, backbone, model_options, seed),
         overrides={**user_overrides,
                    **{f"method.{k}": v for k, v in user_hparams.items()},
                    **{f"model.{k}": v for k, v in model.items()}},

@@ -166,7 +166,9 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
                 "backbone": plan.backbone, "num_classes": len(plan.classes.names),
                 "run_id": record.run_id}
         final = save_final(unwrap(model), plan.work_dir / FINAL_NAME, meta)
-        if plan.method == "source_only" and not plan.hparams_dict and final != plan.source_cache:
+        if (plan.method == "source_only" and not plan.hparams_dict
+                and plan.protocol.hash == plan.source_protocol.hash
+                and final != plan.source_cache):
             # A plain source-only run is exactly what the cache holds: reuse it.
             save_final(unwrap(model), plan.source_cache, meta)
         path = write_run(record, plan.results_dir, blob)
