@@ -180,8 +180,7 @@ def make_plan(
     source_proto = load_protocol(protocol, protocol_overrides, from_cli=user_overrides)
     proto = source_proto
     if settings is not None and settings.train:
-        protocol_overrides = {**{f"train.{k}": v for k, v in settings.train.items()},
-                              **protocol_overrides}
+        protocol_overrides = {**as_written.method_overrides(method), **protocol_overrides}
         proto = load_protocol(protocol, protocol_overrides, from_cli=user_overrides)
     check_dataset_options(proto)
     if backbone is None:

@@ -217,9 +217,26 @@ class Protocol(_Strict):
 
         Values equal to the schema's defaults are left out, so adding an optional
         key to the schema does not change the identity of existing protocols.
+        The ``[methods.NAME]`` tables are left out too: a method's own settings
+        are part of its runs' identity (their effective hash and hparams, see
+        :meth:`for_method`), so giving one method a budget leaves every other
+        method's runs of this file valid.
         """
-        content = self.model_dump(mode="json", exclude_defaults=True)
+        content = self.model_dump(mode="json", exclude_defaults=True, exclude={"methods"})
         return stable_hash(content)
+
+    def method_overrides(self, method: str) -> dict[str, Any]:
+        """The ``[methods.NAME] train`` table as overrides (``train.KEY``) of this protocol."""
+        settings = self.methods.get(method)
+        return {f"train.{k}": v for k, v in settings.train.items()} if settings else {}
+
+    def for_method(self, method: str) -> "Protocol":
+        """This protocol as ``method`` runs it without ``--set``: its train table applied."""
+        overrides = self.method_overrides(method)
+        if not overrides:
+            return self
+        data = apply_overrides(self.model_dump(mode="json"), overrides, f"[methods.{method}]")
+        return Protocol.model_validate(data)
 
 
 def protocol_names(directory: Path = PROTOCOL_DIR) -> list[str]:

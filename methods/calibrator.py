@@ -11,10 +11,39 @@ classifier; the classifier itself is never changed.
 
 Per iteration, as the official calibrator/tools/train_calibrator_net.py: one
 step of both discriminators on the four groups, then one step of the calibrator
-on fresh calibrations. Each part has its own Adam optimizer.
+on fresh calibrations. Each part has its own Adam optimizer (betas 0.9, 0.999,
+weight decay 5e-4, constant learning rate: the official StepLR schedulers are
+built but never stepped).
+
+Checked line by line against yeshaokai/Calibrator-Domain-Adaptation
+(calibrator/models/{calibrator,calibrator_net,backbones}.py,
+tools/train_calibrator_net.py, configs/digits/mnist_to_usps.yml). Same: the
+four groups and their labels (0 s, 1 t, 2 calibrated t, 3 calibrated s), the
+discriminators' summed cross-entropies, the generator's 1.0 / 0.1 weights of
+target / source terms, the feature discriminator on the softmax (C-1000-500-4,
+dropout 0.5), the pixel discriminator on one shuffled 4x4 cell (N(0, 0.02)
+init), the generator (resnet_9, ngf 8, instance norm, N(0, 0.02) init), the
+calibrated image clamped to the input box. Deviations (official -> here):
+
+- bound: one-sided ``clamp((tanh + 1) / 2, 0, eps)`` -> ``eps * tanh`` by
+  default (``bound = "symmetric"``; ``"brighten"`` is the official one). At
+  initialisation the official clamp cuts almost every pixel (0.5 > eps = 0.4),
+  so the generator starts as a constant brightening with little gradient.
+- the frozen classifier runs in eval mode (``frozen_net_mode = "eval"``); the
+  official code leaves it in train mode (dropout on, batch-norm batch
+  statistics) during calibration. ``"train"`` is the official behaviour.
+- the pixel discriminator draws its cell anywhere in the image; the official
+  ``RESOLUTION: 16`` restricts it to the first 16 cells (the top rows of 32x32).
+- digits: the official source net is DTN at 32x32 RGB in [-1, 1] trained 300
+  epochs on 60k MNIST; the harness's digits protocols use LeNet at 28x28 grey on
+  their own (5k) source sets, inputs in [-1, 1] as there. The official run
+  trains the calibrator 200 epochs (about 11,200 iterations on MNIST->USPS) and
+  reports the best epoch on target-test accuracy; the protocols' budgets are in
+  their ``[methods.calibrator]`` tables and the final iterate is reported.
 """
 
 import dataclasses
+from typing import Literal
 
 import torch
 from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
@@ -57,8 +86,12 @@ class Calibrator(UDAMethod):
         patch: PositiveInt = 4
         #: Pixel-discriminator hidden units (backbones.py PixelDiscriminator default 128).
         pixel_hidden: PositiveInt = 128
-        #: Feature-discriminator hidden units (the official 500-unit layer before the output).
-        feature_hidden: PositiveInt = 500
+        #: Feature-discriminator hidden layers (official FeatureDiscriminator: 1000, 500).
+        feature_hidden: tuple[PositiveInt, ...] = (1000, 500)
+        #: "symmetric": eps * tanh; "brighten": the official clamp((tanh + 1) / 2, 0, eps).
+        bound: Literal["symmetric", "brighten"] = "symmetric"
+        #: Mode of the frozen classifier during calibration (official: "train").
+        frozen_net_mode: Literal["eval", "train"] = "eval"
         #: Weight of the calibrated-source terms in the calibrator's loss
         #: (train_calibrator_net.py: 1.0 target terms, 0.1 source terms, "good for digits").
         source_weight: NonNegativeFloat = 0.1
@@ -72,7 +105,8 @@ class Calibrator(UDAMethod):
         self.net.requires_grad_(False)
         channels = self.net.in_channels
         hp = self.hp
-        self.calibrator = PerturbationGenerator(channels, hp.epsilon, hp.width, hp.blocks)
+        self.calibrator = PerturbationGenerator(channels, hp.epsilon, hp.width, hp.blocks,
+                                                bound=hp.bound)
         self.pixel_discriminator = PixelDiscriminator(channels, hp.patch, hp.pixel_hidden)
         self.feature_discriminator = FeatureDiscriminator(backbone["num_classes"],
                                                           hp.feature_hidden)
@@ -90,9 +124,9 @@ class Calibrator(UDAMethod):
                 **{name: dict(wrapper) for name in TRAINED}}
 
     def train(self, mode: bool = True):
-        """The frozen classifier stays in eval mode: dropout off, batch-norm statistics fixed."""
+        """The frozen classifier stays in eval mode unless ``frozen_net_mode = "train"``."""
         super().train(mode)
-        self.net.eval()
+        self.net.train(mode and self.hp.frozen_net_mode == "train")
         return self
 
     # -- the calibrator -------------------------------------------------------

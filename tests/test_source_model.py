@@ -40,14 +40,14 @@ def test_method_budget_does_not_change_the_source_model(tmp_path, monkeypatch):
     plain = make_plan("digits_mnist_optdigits", "source_only", None, 0)
     proto_file = tmp_path / "digits_mnist_optdigits.toml"
     text = (PROTOCOL_DIR / "digits_mnist_optdigits.toml").read_text()
-    proto_file.write_text(text + "\n[methods.calibrator]\ntrain = { iters = 5000, lr = 1e-4 }\n")
-    plan = make_plan(str(proto_file), "calibrator", None, 0)
+    proto_file.write_text(text + "\n[methods.st]\ntrain = { iters = 5000, lr = 1e-4 }\n")
+    plan = make_plan(str(proto_file), "st", None, 0)
     assert plan.protocol.train.iters == 5000 and plan.protocol.train.lr == 1e-4
     assert plan.source_protocol.train == plain.protocol.train
     assert plan.source_cache == plain.source_cache
     source = plan.for_source_model()
     assert source.protocol.train.iters == plain.protocol.train.iters
     # The user's --set applies to the whole run, the source model included.
-    quick = make_plan(str(proto_file), "calibrator", None, 0, ["train.iters=7"])
+    quick = make_plan(str(proto_file), "st", None, 0, ["train.iters=7"])
     assert quick.protocol.train.iters == 7 and quick.source_protocol.train.iters == 7
     assert quick.source_cache != plain.source_cache

@@ -47,12 +47,18 @@ def headlines(protocol: Protocol, metrics: DomainMetrics) -> dict[str, float | N
 
 
 def as_written(protocol: Protocol, record: RunRecord) -> bool:
-    """A run of the protocol file as it stands, without setting overrides.
+    """A run of the protocol file as it stands, without setting overrides, and with
+    its method's ``[methods.NAME]`` table as it stands (train budget and hparams).
 
     ``model.*`` options (a local weights path) do not change the benchmark.
     """
-    return record.protocol.hash == protocol.hash and not any(
-        not key.startswith("model.") for key in record.protocol.overrides)
+    method = record.method.name
+    settings = protocol.methods.get(method)
+    table_hparams = settings.hparams if settings else {}
+    return (record.protocol.hash == protocol.hash
+            and record.protocol.effective_hash == protocol.for_method(method).hash
+            and all(record.method.hparams.get(k) == v for k, v in table_hparams.items())
+            and not any(not key.startswith("model.") for key in record.protocol.overrides))
 
 
 def split_runs(protocol: Protocol, records: list[RunRecord]

@@ -31,25 +31,31 @@ class _ResidualBlock(nn.Module):
 
 
 class PerturbationGenerator(nn.Module):
-    """ResNet generator -> perturbation with every entry in [-epsilon, epsilon].
+    """ResNet generator -> perturbation bounded by epsilon in L-infinity.
 
     ``width`` is the official ``CALI_WIDTH_FACTOR`` (ngf) and ``blocks`` the
     number of residual blocks (``ARCH: resnet_9``). Convolutions carry biases
     because the instance norm has no affine part (backbones.py ``use_bias``).
-    The official output is ``tanh`` then dropout 0.05, mapped by
-    ``(p + 1) / 2`` and clamped to [0, epsilon] (models/calibrator.py), which
-    only brightens and has no gradient where clamped; here ``epsilon * tanh``
-    spans the symmetric ball with a gradient everywhere, and a final clamp
-    keeps the dropout's 1/0.95 rescaling inside it.
+    The output is ``tanh`` then dropout 0.05, then bounded:
+
+    - ``bound="brighten"`` (official, models/calibrator.py): ``(p + 1) / 2``
+      clamped to [0, epsilon]; it only brightens, and entries the clamp cuts
+      have no gradient (at initialisation most of them, since p ~ 0 maps to 0.5);
+    - ``bound="symmetric"``: ``epsilon * tanh``, the whole ball, with a gradient
+      everywhere; a final clamp keeps the dropout's 1/0.95 rescaling inside it.
     """
 
     #: The two stride-2 stages need sides divisible by 4.
     STRIDE = 4
 
+    BOUNDS = ("symmetric", "brighten")
+
     def __init__(self, channels: int, epsilon: float, width: int = 8, blocks: int = 9,
-                 dropout: float = 0.05):
+                 dropout: float = 0.05, bound: str = "symmetric"):
         super().__init__()
-        self.epsilon = epsilon
+        if bound not in self.BOUNDS:
+            raise ValueError(f"calibrator bound {bound!r}: expected one of {self.BOUNDS}")
+        self.epsilon, self.bound = epsilon, bound
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(channels, width, 7), nn.InstanceNorm2d(width),
                   nn.ReLU()]
         for mult in (1, 2):
@@ -74,8 +80,10 @@ class PerturbationGenerator(nn.Module):
         pad_h, pad_w = -h % self.STRIDE, -w % self.STRIDE
         if pad_h or pad_w:  # e.g. odd test crops: pad, then crop the output back
             z = F.pad(z, (0, pad_w, 0, pad_h), mode="replicate")
-        delta = self.epsilon * self.model(z)[..., :h, :w]
-        return delta.clamp(-self.epsilon, self.epsilon)
+        p = self.model(z)[..., :h, :w]
+        if self.bound == "brighten":
+            return ((p + 1) / 2).clamp(0.0, self.epsilon)
+        return (self.epsilon * p).clamp(-self.epsilon, self.epsilon)
 
 
 class PixelDiscriminator(nn.Module):
@@ -84,7 +92,9 @@ class PixelDiscriminator(nn.Module):
     As in the official ``PixelDiscriminator``, the patch is one cell of the
     non-overlapping ``patch`` x ``patch`` grid, drawn once per call for the
     whole batch, and one spatial permutation is applied to every image; both
-    keep the discriminator from over-fitting to image layout.
+    keep the discriminator from over-fitting to image layout. The official one
+    draws only among the first ``RESOLUTION**2 / patch**2`` cells (16 of the 64
+    of a 32x32 digit: its top rows); here every cell of the image can be drawn.
     """
 
     def __init__(self, channels: int, patch: int = 4, hidden: int = 128):
@@ -93,6 +103,11 @@ class PixelDiscriminator(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(patch * patch * channels, hidden), nn.ReLU(), nn.Linear(hidden, GROUPS),
         )
+        # Official init_net(pixel_discriminator): N(0, 0.02) weights, zero biases.
+        for m in self.classifier:
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+                nn.init.zeros_(m.bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         p = self.patch
@@ -107,17 +122,23 @@ class PixelDiscriminator(nn.Module):
 
 
 class FeatureDiscriminator(nn.Module):
-    """Two FC layers on the classifier's softmax output (paper, Sec. 3: "only two fully
-    connected layers"; the official one adds a third, 1000-500-4, on the same softmax).
+    """FC layers on the classifier's softmax output, as the official
+    ``FeatureDiscriminator`` (USE_SOFTMAX): C-1000-500-4 with dropout 0.5 before
+    the output layer (the paper, Sec. 3, says "only two fully connected layers").
 
-    Dense logits (N, C, H, W) are classified per position, image logits (N, C) per image.
+    The official ``Dropout2d`` on an (N, 500) tensor drops single units, as
+    ``Dropout`` does. Dense logits (N, C, H, W) are classified per position,
+    image logits (N, C) per image.
     """
 
-    def __init__(self, num_classes: int, hidden: int = 500):
+    def __init__(self, num_classes: int, hidden: tuple[int, ...] = (1000, 500),
+                 dropout: float = 0.5):
         super().__init__()
-        self.classifier = nn.Sequential(
-            nn.Linear(num_classes, hidden), nn.ReLU(), nn.Linear(hidden, GROUPS),
-        )
+        layers, width = [], num_classes
+        for units in hidden:
+            layers += [nn.Linear(width, units), nn.ReLU()]
+            width = units
+        self.classifier = nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(width, GROUPS))
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         return self.classifier(logits.softmax(1).movedim(1, -1)).movedim(-1, 1)

@@ -2,7 +2,7 @@ from scipy import stats
 
 from harness.leaderboard import build_pages
 from harness.leaderboard.aggregate import reproduced, split_runs
-from harness.protocol import load_protocol
+from harness.protocol import PROTOCOL_DIR, load_protocol
 from harness.results import load_records, write_record
 
 DIGITS = load_protocol("digits_mnist_optdigits")
@@ -50,6 +50,25 @@ def test_runs_of_another_protocol_version_are_excluded(tmp_path, make_record, di
     page = build_pages(tmp_path)[0]["digits_mnist_optdigits.md"]
     assert "Excluded: 2 run(s)" in page and "10.00" not in page and "11.00" not in page
     assert "12.00" in page  # a local weights path does not change the benchmark
+
+
+def test_a_methods_own_table_is_part_of_its_runs_identity(tmp_path, make_record):
+    """[methods.NAME]: runs count while they match the table (budget and hparams)."""
+    text = (PROTOCOL_DIR / "digits_mnist_optdigits.toml").read_text()
+    path = tmp_path / "digits_mnist_optdigits.toml"
+    path.write_text(text + "\n[methods.cbst]\nhparams = { portion_max = 0.4 }\n"
+                    "train = { iters = 600 }\n")
+    proto = load_protocol(str(path))
+    budget = proto.for_method("cbst").hash
+    runs = [make_record(0, 80.0, protocol_hash=proto.hash, method="source_only"),
+            make_record(1, 81.0, protocol_hash=proto.hash, method="cbst",
+                        effective_hash=budget, hparams={"portion_max": 0.4, "rounds": 3}),
+            make_record(2, 82.0, protocol_hash=proto.hash, method="cbst",
+                        hparams={"portion_max": 0.4}),  # the file's default budget: stale
+            make_record(3, 83.0, protocol_hash=proto.hash, method="cbst",
+                        effective_hash=budget, hparams={"portion_max": 0.5})]  # stale
+    current, excluded = split_runs(proto, runs)
+    assert [r.seed for r in current] == [0, 1] and [r.seed for r in excluded] == [2, 3]
 
 
 def test_synthia_page_reports_16_and_13_class_means_not_19(tmp_path, make_record):

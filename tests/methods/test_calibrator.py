@@ -110,3 +110,36 @@ def test_epsilon_must_be_positive(epsilon):
         build_hparams(Calibrator.HParams, {"epsilon": epsilon}, "calibrator")
     with pytest.raises(HParamsError, match="epsilon"):
         make_plan("digits_mnist_optdigits", "calibrator", "lenet", 0, [f"method.epsilon={epsilon}"])
+
+
+def test_brighten_bound_is_the_official_one_sided_clamp():
+    """Official models/calibrator.py: clamp((tanh + 1) / 2, 0, eps): brightens only."""
+    torch.manual_seed(0)
+    gen = PerturbationGenerator(channels=1, epsilon=0.4, width=4, blocks=1,
+                                bound="brighten").eval()
+    z = torch.randn(3, 1, 28, 28)
+    p = gen.model(z)  # tanh output (eval: no dropout)
+    assert torch.equal(gen(z), ((p + 1) / 2).clamp(0, 0.4))
+    delta = gen(z)
+    assert delta.min() >= 0 and delta.max() <= 0.4
+    with pytest.raises(ValueError, match="bound 'both'"):
+        PerturbationGenerator(channels=1, epsilon=0.4, bound="both")
+    assert (PerturbationGenerator(channels=1, epsilon=0.4, width=4, blocks=1).eval()(z)
+            < 0).any()  # the default symmetric ball darkens too
+
+
+def test_frozen_classifier_mode_follows_the_hparam():
+    model, _ = build(frozen_net_mode="train")
+    model.train()
+    assert model.net.training and model.calibrator.training
+    model.eval()
+    assert not model.net.training
+
+
+def test_feature_discriminator_is_the_official_c_1000_500_4():
+    model, _ = build()
+    shapes = [tuple(m.weight.shape) for m in model.feature_discriminator.modules()
+              if isinstance(m, torch.nn.Linear)]
+    assert shapes == [(1000, 10), (500, 1000), (4, 500)]
+    dense = model.feature_discriminator(torch.randn(2, 10, 3, 5))
+    assert dense.shape == (2, 4, 3, 5)  # per position for segmentation logits
