@@ -124,8 +124,11 @@ def cmd_list(args) -> int:
     else:
         from harness import catalog
 
-        names = catalog.method_names() if args.what == "methods" else catalog.backbone_names()
-        rows = [(n, "") for n in names]
+        if args.what == "methods":
+            traits = catalog.method_traits()
+            rows = [(n, catalog.describe_traits(traits[n])) for n in sorted(traits)]
+        else:
+            rows = [(n, "") for n in catalog.backbone_names()]
     for name, text in rows:
         print(f"{name:28s} {text}".rstrip())
     return 0

@@ -36,9 +36,24 @@ def test_catalog_agrees_with_live_registries():
     assert {"source_only", "oracle"} <= set(catalog.method_names())
 
 
-def test_list_methods_prints_them(capsys):
+def test_catalog_traits_agree_with_the_live_classes():
+    from harness.registry import METHODS
+
+    METHODS.import_from_location()
+    traits = catalog.method_traits()
+    assert sorted(traits) == catalog.method_names()
+    for name, declared in traits.items():
+        cls = METHODS.get(name)
+        assert declared == {t: getattr(cls, t) for t in catalog.TRAITS}, name
+
+
+def test_list_methods_marks_source_free_and_label_users(capsys):
     assert main(["list", "methods"]) == 0
-    assert {"oracle", "source_only"} <= set(capsys.readouterr().out.split())
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert {"oracle", "source_only"} <= set(lines)
+    assert "source-free" in lines["three_c_gan"] and "source-free" not in lines["cbst"]
+    assert "uses target labels" in lines["oracle"]
+    assert "uses target labels" not in lines["source_only"]
 
 
 @pytest.mark.parametrize("argv, closest", [
