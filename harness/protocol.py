@@ -164,6 +164,9 @@ class Protocol(_Strict):
     name: str = _doc("equals the file name; never inherited from a `base`")
     description: str = _doc(
         "one line shown by `harness list protocols` and on the leaderboard")
+    notes: str = _doc(
+        "findings shown under `## Findings` on the leaderboard page (markdown): why a number "
+        "differs from its paper; documentation, not part of the hash", default="")
     task: Literal["classification", "segmentation"] = _doc("what is predicted")
     classes: str = _doc(
         "a class list in `harness/data/classes.py` (`digits10`, `cityscapes19`, ...)")
@@ -217,12 +220,14 @@ class Protocol(_Strict):
 
         Values equal to the schema's defaults are left out, so adding an optional
         key to the schema does not change the identity of existing protocols.
-        The ``[methods.NAME]`` tables are left out too: a method's own settings
+        ``notes`` (documentation) is left out. The ``[methods.NAME]`` tables are
+        left out too: a method's own settings
         are part of its runs' identity (their effective hash and hparams, see
         :meth:`for_method`), so giving one method a budget leaves every other
         method's runs of this file valid.
         """
-        content = self.model_dump(mode="json", exclude_defaults=True, exclude={"methods"})
+        content = self.model_dump(mode="json", exclude_defaults=True,
+                                  exclude={"methods", "notes"})
         return stable_hash(content)
 
     def method_overrides(self, method: str) -> dict[str, Any]:

@@ -43,6 +43,8 @@ def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[Run
     if protocol.selection.rule == "oracle":
         lines += ["", "**Model selection used target-test labels (the `oracle` rule): these "
                       "numbers are an upper bound, not unsupervised results.**"]
+    if protocol.notes:
+        lines += ["", "## Findings", "", protocol.notes.strip()]
     lines += ["", "## Reproduced", ""]
     if table.empty:
         lines.append("No runs yet: `harness run --protocol "

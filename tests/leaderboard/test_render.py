@@ -47,3 +47,17 @@ def test_a_method_name_with_a_pipe_and_a_newline_does_not_break_the_page(tmp_pat
     index = table_rows(pages["README.md"])
     best = next(row for row in index if row[0] == "digits_mnist_optdigits")
     assert len(best) == len(index[0]) and best[-1] == "evil|method name: target acc 90.00"
+
+
+def test_protocol_notes_are_the_pages_findings_and_not_its_identity(tmp_path):
+    from harness.leaderboard.render import render_page
+    from harness.protocol import PROTOCOL_DIR
+
+    text = (PROTOCOL_DIR / "digits_mnist_optdigits.toml").read_text()
+    path = tmp_path / "digits_mnist_optdigits.toml"
+    path.write_text('notes = "The calibrator needs **more** iterations."\n' + text)
+    noted, plain = load_protocol(str(path)), load_protocol("digits_mnist_optdigits")
+    assert noted.hash == plain.hash
+    page = render_page(noted, [], [], pd.DataFrame())
+    assert "## Findings\n\nThe calibrator needs **more** iterations." in page
+    assert "## Findings" not in render_page(plain, [], [], pd.DataFrame())
