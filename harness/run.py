@@ -114,6 +114,7 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
     from mmengine.runner import Runner
 
     install_safe_loading()
+    code = code_version()  # the code that trains, not what the checkout holds at the end
     cfg = compile_config(plan)
     cfg.custom_hooks.extend(extra_hooks)
     if plan.resume:  # the checkpoint is chosen and checked here, not by mmengine
@@ -147,7 +148,7 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
         "backbone": {"name": plan.backbone, "options": plan.model_options,
                      "params": sum(t.numel() for t in net.parameters())},
         "seed": plan.seed,
-        "code": code_version(),
+        "code": code,
         "packages": package_versions(),
         "device": device_info(runner.world_size, plan.amp),
         "data": fingerprints(loaders),
