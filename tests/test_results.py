@@ -18,7 +18,7 @@ RUNS = PROJECT_ROOT / "results" / "runs"
 #: Committed version-1 records: one of the oldest (no effective hash, no source model
 #: field) and a CBST run that names its source model, with "from" as a key.
 OLD_V1 = RUNS / "mnistm_simcam_power" / "5c5880d18fceedf8.json"
-CBST_V1 = RUNS / "digits_mnist_optdigits" / "0f5e413de4e23f86.json"
+CBST_V1 = RUNS / "digits_mnist5k_usps" / "37c7fa857cf2ff6e.json"
 
 
 def test_run_id_is_the_content_hash(tmp_path, make_record):

@@ -53,11 +53,14 @@ def test_protocol_notes_are_the_pages_findings_and_not_its_identity(tmp_path):
     from harness.leaderboard.render import render_page
     from harness.protocol import PROTOCOL_DIR
 
-    text = (PROTOCOL_DIR / "digits_mnist_optdigits.toml").read_text()
-    path = tmp_path / "digits_mnist_optdigits.toml"
-    path.write_text('notes = "The calibrator needs **more** iterations."\n' + text)
-    noted, plain = load_protocol(str(path)), load_protocol("digits_mnist_optdigits")
-    assert noted.hash == plain.hash
+    text = (PROTOCOL_DIR / "mnistm_simcam_power.toml").read_text()
+    start, end = text.index('notes = """'), text.index('"""\n', text.index('notes = """') + 11) + 4
+    path = tmp_path / "mnistm_simcam_power.toml"
+    path.write_text(text[:start] + 'notes = "AdapterNet needs **VGG16**."\n' + text[end:])
+    noted, committed = load_protocol(str(path)), load_protocol("mnistm_simcam_power")
+    path.write_text(text[:start] + text[end:])
+    plain = load_protocol(str(path))
+    assert noted.hash == committed.hash == plain.hash
     page = render_page(noted, [], [], pd.DataFrame())
-    assert "## Findings\n\nThe calibrator needs **more** iterations." in page
+    assert "## Findings\n\nAdapterNet needs **VGG16**." in page
     assert "## Findings" not in render_page(plain, [], [], pd.DataFrame())
