@@ -47,6 +47,25 @@ def load_final_meta(path: Path) -> dict:
     return blob.get("meta", {})
 
 
+def weights_source(path: Path) -> dict:
+    """Where a final weights file came from: its run (from its meta) and its sha256.
+
+    What a record lists for a part a method loaded from another run's weights
+    (``method.loaded_weights``): the run, not the machine's path.
+    """
+    import hashlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file {path} does not exist; pass the {FINAL_NAME} "
+                              "that a run wrote to its work dir")
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    meta = load_final_meta(path)
+    return {"run_id": meta.get("run_id"), "method": meta.get("method"),
+            "backbone": meta.get("backbone"), "sha256": digest}
+
+
 def load_final(model: torch.nn.Module, path: Path, prefix: str = "") -> dict:
     """Load strictly into ``model``; every mismatch is named. Returns the file's meta.
 

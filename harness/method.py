@@ -168,6 +168,15 @@ class UDAMethod(BaseModel):
         """
         return 0
 
+    @classmethod
+    def weights_from(cls, hparams) -> dict[str, str]:
+        """Parts loaded from another run's final weights file: part name -> file.
+
+        The record names the run each came from (``method.loaded_weights``), e.g. a
+        frozen generator trained by an earlier run (SUIT's transplant).
+        """
+        return {}
+
     def on_round_start(self, ctx: "RoundContext") -> None:
         """Called at the start of round ``ctx.round``, and once before training starts so
         that a run resumed mid-round gets its round's state back (reload what

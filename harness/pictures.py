@@ -22,6 +22,27 @@ from harness.utils import atomic_write
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
+def image_grid(images, per_row: int, max_side: int | None = None,
+               pad_value: float = 0.0) -> np.ndarray:
+    """[N, C, H, W] images in [0, 1] -> one HxWx3 uint8 grid of ``per_row`` columns
+    (what ``UDAMethod.pictures`` returns). Grey images are repeated to 3 channels.
+
+    Tiles larger than ``max_side`` (segmentation crops, 224x224 Office images) are
+    shrunk so that their longer side is ``max_side``: a picture for a page, not data.
+    """
+    import torch.nn.functional as F
+    from torchvision.utils import make_grid
+
+    images = images.detach().float().cpu()
+    h, w = images.shape[-2:]
+    if max_side is not None and max(h, w) > max_side:
+        size = (max(1, round(h * max_side / max(h, w))), max(1, round(w * max_side / max(h, w))))
+        images = F.interpolate(images, size=size, mode="bilinear", antialias=True,
+                               align_corners=False)
+    grid = make_grid(images, nrow=per_row, padding=2, pad_value=pad_value)
+    return np.ascontiguousarray((grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+
+
 def encode_pictures(pictures: dict[str, np.ndarray], method: str) -> dict[str, bytes]:
     """name -> PNG bytes; a bad name or array is a bug in the method, named here."""
     encoded = {}

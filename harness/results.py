@@ -74,6 +74,17 @@ class SourceModel(_Strict):
     from_: str = Field(alias="from")
 
 
+class WeightsSource(_Strict):
+    """A part of the method loaded from another run's final weights file."""
+
+    #: The record of the run that wrote the file (from the file's meta); None if unknown.
+    run_id: str | None
+    method: str | None
+    backbone: str | None
+    #: sha256 of the file: which weights exactly, without naming a machine's path.
+    sha256: str
+
+
 class MethodInfo(_Strict):
     name: str
     hparams: dict[str, Any]
@@ -85,6 +96,9 @@ class MethodInfo(_Strict):
     #: Adapted without source data: no source training dataset was built (only the
     #: source model's weights); the source metrics are an evaluation after training.
     source_free: bool = False
+    #: Parts loaded from other runs' weights (``UDAMethod.weights_from``), e.g. SUIT's
+    #: frozen generator: part name -> the run and file they came from.
+    loaded_weights: dict[str, WeightsSource] = {}
 
 
 class BackboneInfo(_Strict):

@@ -9,6 +9,7 @@ from harness.checkpoints import (
     load_final_meta,
     resume_checkpoint,
     save_final,
+    weights_source,
 )
 from harness.config import compile_config
 from harness.outputs import cache_entry_lock, check_writable, work_dir_lock
@@ -144,7 +145,9 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
                    "uses_target_labels": cls.uses_target_labels,
                    "train_domains": list(cls.train_domains),
                    "source_model": _source_model(plan) if cls.needs_source_model else None,
-                   "source_free": cls.source_free},
+                   "source_free": cls.source_free,
+                   "loaded_weights": {part: weights_source(path) for part, path
+                                      in cls.weights_from(plan.hparams).items()}},
         "backbone": {"name": plan.backbone, "options": plan.model_options,
                      "params": sum(t.numel() for t in net.parameters())},
         "seed": plan.seed,

@@ -32,7 +32,10 @@ from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from torch.nn.utils import parameters_to_vector
 
 import harness.multi_optim  # noqa: F401  (registers MultiOptimWrapperConstructor)
+from harness.losses.clustering import entropy, vat_loss
 from harness.method import HParamsError, UDAMethod
+from harness.multi_optim import adam_wrapper, submodule_wrapper
+from harness.pictures import image_grid
 from harness.registry import METHODS
 from methods._nets.three_c_gan import ConditionalGenerator, Discriminator
 
@@ -40,37 +43,6 @@ from methods._nets.three_c_gan import ConditionalGenerator, Discriminator
 PICTURE_SAMPLES = 8
 #: Side of one tile of that picture at most (224x224 Office images are shown smaller).
 PICTURE_TILE = 64
-
-
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Mean prediction entropy ``E_x[-sum_k p_k log p_k]`` (the first term of l_cluReg)."""
-    log_p = F.log_softmax(logits, dim=1)
-    return -(log_p.exp() * log_p).sum(1).mean()
-
-
-def kl_from(p: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Mean ``KL(p || softmax(logits))`` over the batch, ``p`` given as probabilities."""
-    return (p * (torch.log(p.clamp_min(1e-12)) - F.log_softmax(logits, dim=1))).sum(1).mean()
-
-
-def _unit(d: torch.Tensor) -> torch.Tensor:
-    """Each sample's perturbation scaled to L2 norm 1 (over channels and pixels)."""
-    norm = d.flatten(1).norm(dim=1).clamp_min(1e-12)
-    return d / norm.view(-1, *([1] * (d.dim() - 1)))
-
-
-def vat_loss(f, x: torch.Tensor, eps: float, xi: float) -> torch.Tensor:
-    """``KL(C(x) || C(x + r~))`` with ``r~`` the adversarial direction of norm ``eps``.
-
-    One power iteration from a random direction (VAT, Miyato et al. 2018, Alg. 1):
-    the gradient of the KL at ``xi * d`` points along the dominant eigenvector of its
-    Hessian. ``C(x)`` is the fixed target of the KL, as in VAT.
-    """
-    with torch.no_grad():
-        p = F.softmax(f(x), dim=1)
-    d = (xi * _unit(torch.randn_like(x))).requires_grad_()
-    (grad,) = torch.autograd.grad(kl_from(p, f(x + d)), d)
-    return kl_from(p, f(x + eps * _unit(grad.detach())))
 
 
 def weight_distance(params, source: torch.Tensor) -> torch.Tensor:
@@ -147,17 +119,9 @@ class ThreeCGAN(UDAMethod):
     @classmethod
     def optim_wrapper_cfg(cls, base: dict, hparams) -> dict:
         """C keeps the protocol's optimizer (and head lr multiplier); G and D get Adam."""
-        gan = {"type": base["type"], "optimizer": {
-            "type": "Adam", "lr": hparams.gan_lr, "betas": (hparams.gan_beta1, 0.999)}}
-        if "dtype" in base:
-            gan["dtype"] = base["dtype"]
-        # Parameter names inside ``net`` lack the method's "net." prefix.
-        keys = {k.removeprefix("net."): v
-                for k, v in base.get("paramwise_cfg", {}).get("custom_keys", {}).items()}
-        net = {k: v for k, v in base.items() if k != "paramwise_cfg"}
-        net["paramwise_cfg"] = {"custom_keys": keys}
-        return {"constructor": "MultiOptimWrapperConstructor", "net": net,
-                "generator": dict(gan), "discriminator": dict(gan)}
+        gan = adam_wrapper(base, hparams.gan_lr, hparams.gan_beta1)
+        return {"constructor": "MultiOptimWrapperConstructor", "net": submodule_wrapper(base),
+                "generator": gan, "discriminator": dict(gan)}
 
     # -- the three objectives ----------------------------------------------------
     def generate(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,8 +182,6 @@ class ThreeCGAN(UDAMethod):
     @torch.no_grad()
     def pictures(self) -> dict[str, np.ndarray]:
         """One row per class of ``PICTURE_SAMPLES`` generated images (fixed noise)."""
-        from torchvision.utils import make_grid
-
         was_training = self.generator.training
         self.generator.eval()
         device = self.source_weights.device
@@ -227,10 +189,6 @@ class ThreeCGAN(UDAMethod):
         g = torch.Generator().manual_seed(0)
         y = torch.arange(self.num_classes).repeat_interleave(PICTURE_SAMPLES)
         z = torch.randn(len(y), self.hp.noise_dim, generator=g)
-        images = self.generator(y.to(device), z.to(device)).float().cpu()
+        images = self.generator(y.to(device), z.to(device))
         self.generator.train(was_training)
-        if images.shape[-1] > PICTURE_TILE:
-            images = F.interpolate(images, size=(PICTURE_TILE, PICTURE_TILE), mode="bilinear",
-                                   antialias=True, align_corners=False)
-        grid = make_grid(images, nrow=PICTURE_SAMPLES, padding=2)  # grey -> 3 channels
-        return {"samples": (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()}
+        return {"samples": image_grid(images, PICTURE_SAMPLES, max_side=PICTURE_TILE)}

@@ -80,7 +80,8 @@ def test_committed_v1_records_migrate_without_loss(path):
     assert record == migrate_v1(v1)
     assert record.schema_version == SCHEMA_VERSION == 2 and record.run_id == path.stem
     migrated = record.model_dump(mode="json")
-    added = {"protocol": {"effective_hash"}, "method": {"source_model", "source_free"},
+    added = {"protocol": {"effective_hash"},
+             "method": {"source_model", "source_free", "loaded_weights"},
              "selection": {"picks"}}
     # Every v1 value survives unchanged; only fields v1 may lack are added.
     for key, value in v1.items():

@@ -1,1 +1,2 @@
-"""Reusable loss terms: PLCA cycle association, Lovasz-softmax, adaptive label smoothing."""
+"""Reusable loss terms: PLCA cycle association, Lovasz-softmax, adaptive label smoothing,
+entropy and VAT (clustering)."""

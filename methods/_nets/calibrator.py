@@ -12,30 +12,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from methods._nets.image_gan import init_normal, resnet_generator_layers, run_padded
+
 #: Group ids of the four-way discriminators, as in the official
 #: calibrator/tools/train_calibrator_net.py (0 s, 1 t, 2 calibrated t, 3 calibrated s).
 SOURCE, TARGET, CALIBRATED_TARGET, CALIBRATED_SOURCE = 0, 1, 2, 3
 GROUPS = 4
 
 
-class _ResidualBlock(nn.Module):
-    def __init__(self, dim: int):
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
-
-
 class PerturbationGenerator(nn.Module):
     """ResNet generator -> perturbation bounded by epsilon in L-infinity.
 
     ``width`` is the official ``CALI_WIDTH_FACTOR`` (ngf) and ``blocks`` the
-    number of residual blocks (``ARCH: resnet_9``). Convolutions carry biases
-    because the instance norm has no affine part (backbones.py ``use_bias``).
+    number of residual blocks (``ARCH: resnet_9``); the body is CycleGAN's ResNet
+    generator (``methods/_nets/image_gan.py``), as in the official backbones.py.
     The output is ``tanh`` then dropout 0.05, then bounded:
 
     - ``bound="brighten"`` (official, models/calibrator.py): ``(p + 1) / 2``
@@ -45,9 +35,6 @@ class PerturbationGenerator(nn.Module):
       everywhere; a final clamp keeps the dropout's 1/0.95 rescaling inside it.
     """
 
-    #: The two stride-2 stages need sides divisible by 4.
-    STRIDE = 4
-
     BOUNDS = ("symmetric", "brighten")
 
     def __init__(self, channels: int, epsilon: float, width: int = 8, blocks: int = 9,
@@ -56,31 +43,12 @@ class PerturbationGenerator(nn.Module):
         if bound not in self.BOUNDS:
             raise ValueError(f"calibrator bound {bound!r}: expected one of {self.BOUNDS}")
         self.epsilon, self.bound = epsilon, bound
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(channels, width, 7), nn.InstanceNorm2d(width),
-                  nn.ReLU()]
-        for mult in (1, 2):
-            layers += [nn.Conv2d(width * mult, width * mult * 2, 3, stride=2, padding=1),
-                       nn.InstanceNorm2d(width * mult * 2), nn.ReLU()]
-        layers += [_ResidualBlock(width * 4) for _ in range(blocks)]
-        for mult in (4, 2):
-            layers += [nn.ConvTranspose2d(width * mult, width * mult // 2, 3, stride=2,
-                                          padding=1, output_padding=1),
-                       nn.InstanceNorm2d(width * mult // 2), nn.ReLU()]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, channels, 7), nn.Tanh(),
-                   nn.Dropout(dropout)]
-        self.model = nn.Sequential(*layers)
-        # Official init: N(0, 0.02) weights, zero biases (backbones.py init_weights).
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                nn.init.zeros_(m.bias)
+        self.model = nn.Sequential(*resnet_generator_layers(channels, channels, width, blocks),
+                                   nn.Tanh(), nn.Dropout(dropout))
+        init_normal(self)  # official init: N(0, 0.02) weights, zero biases (init_weights)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h, w = z.shape[-2:]
-        pad_h, pad_w = -h % self.STRIDE, -w % self.STRIDE
-        if pad_h or pad_w:  # e.g. odd test crops: pad, then crop the output back
-            z = F.pad(z, (0, pad_w, 0, pad_h), mode="replicate")
-        p = self.model(z)[..., :h, :w]
+        p = run_padded(self.model, z)
         if self.bound == "brighten":
             return ((p + 1) / 2).clamp(0.0, self.epsilon)
         return (self.epsilon * p).clamp(-self.epsilon, self.epsilon)
@@ -103,11 +71,7 @@ class PixelDiscriminator(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(patch * patch * channels, hidden), nn.ReLU(), nn.Linear(hidden, GROUPS),
         )
-        # Official init_net(pixel_discriminator): N(0, 0.02) weights, zero biases.
-        for m in self.classifier:
-            if isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                nn.init.zeros_(m.bias)
+        init_normal(self)  # official init_net(pixel_discriminator): N(0, 0.02), zero biases
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         p = self.patch

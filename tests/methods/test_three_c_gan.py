@@ -1,4 +1,5 @@
-"""3C-GAN's loss terms against hand-computed values, its optimizers and its picture."""
+"""3C-GAN's loss terms against hand-computed values, its optimizers and its picture
+(entropy and VAT: tests/losses/test_clustering.py)."""
 
 import math
 
@@ -7,39 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from methods.three_c_gan import PICTURE_SAMPLES, entropy, kl_from, vat_loss, weight_distance
-
-
-def test_entropy_is_the_mean_prediction_entropy():
-    logits = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])  # p = (1/2, 1/2), (3/4, 1/4)
-    by_hand = (math.log(2) - (0.75 * math.log(0.75) + 0.25 * math.log(0.25))) / 2
-    assert entropy(logits).item() == pytest.approx(by_hand, rel=1e-6)
-
-
-def test_kl_from_probabilities_to_logits():
-    p = torch.tensor([[0.5, 0.5]])
-    logits = torch.tensor([[math.log(3.0), 0.0]])  # q = (3/4, 1/4)
-    by_hand = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
-    assert kl_from(p, logits).item() == pytest.approx(by_hand, rel=1e-6)
-
-
-def test_vat_finds_the_one_sensitive_direction_at_full_radius():
-    # logits = (a * x1, 0): only x1 moves the prediction, so the adversarial direction
-    # is +-e1 whatever the random start; at x = 0, p = (1/2, 1/2) and
-    # KL(p || softmax(+-a eps, 0)) is the same for both signs.
-    a, eps = 2.0, 0.7
-    linear = nn.Linear(2, 2, bias=False)
-    with torch.no_grad():
-        linear.weight.copy_(torch.tensor([[a, 0.0], [0.0, 0.0]]))
-    x = torch.zeros(3, 2)
-    q = torch.softmax(torch.tensor([a * eps, 0.0]), 0)
-    by_hand = 0.5 * math.log(0.5 / q[0].item()) + 0.5 * math.log(0.5 / q[1].item())
-    torch.manual_seed(0)
-    assert vat_loss(linear, x, eps=eps, xi=1e-6).item() == pytest.approx(by_hand, rel=1e-4)
-    # and a random direction of the same radius is weaker on average
-    d = torch.randn(1000, 2)
-    random = kl_from(torch.full((1000, 2), 0.5), linear(eps * d / d.norm(dim=1, keepdim=True)))
-    assert random.item() < by_hand
+from methods.three_c_gan import PICTURE_SAMPLES, weight_distance
 
 
 def test_weight_distance_is_the_l2_norm_of_the_change_and_has_a_finite_gradient_at_zero():
