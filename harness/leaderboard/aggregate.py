@@ -49,10 +49,13 @@ def headlines(protocol: Protocol, metrics: DomainMetrics) -> dict[str, float | N
 def as_written(protocol: Protocol, record: RunRecord) -> bool:
     """A run of the protocol file as it stands, without setting overrides.
 
-    ``model.*`` options (a local weights path) do not change the benchmark.
+    ``model.*`` options (a local weights path) do not change the benchmark, nor do the
+    method's hyper-parameters that name another run's weights (``method.loaded_weights``,
+    e.g. SUIT's transplanted generator): the record names that run, and the row says so.
     """
+    loaded = {f"method.{part}" for part in record.method.loaded_weights}
     return record.protocol.hash == protocol.hash and not any(
-        not key.startswith("model.") for key in record.protocol.overrides)
+        not key.startswith("model.") and key not in loaded for key in record.protocol.overrides)
 
 
 def split_runs(protocol: Protocol, records: list[RunRecord]
@@ -90,7 +93,11 @@ def method_label(protocol: Protocol, record: RunRecord) -> str:
     if record.method.uses_target_labels and not protocol.target_labels:
         return f"{name} (uses target labels: not ranked)"
     if record.method.source_free:
-        return f"{name} (source-free)"
+        name = f"{name} (source-free)"
+    if record.method.loaded_weights:  # a row of its own, e.g. SUIT's transplant
+        parts = ", ".join(f"{part} from {w.method} / {w.backbone}"
+                          for part, w in sorted(record.method.loaded_weights.items()))
+        name = f"{name} ({parts})"
     return name
 
 
