@@ -170,10 +170,12 @@ class UDAMethod(BaseModel):
 
     @classmethod
     def weights_from(cls, hparams) -> dict[str, str]:
-        """Parts loaded from another run's final weights file: part name -> file.
+        """Parts loaded from another run's final weights file, keyed by the hyper-parameter
+        that names the file: name -> file (SUIT: ``{"generator": PATH}``).
 
-        The record names the run each came from (``method.loaded_weights``), e.g. a
-        frozen generator trained by an earlier run (SUIT's transplant).
+        The record names the run each came from (``method.loaded_weights``); leaderboards
+        give such runs a row of their own and do not count ``--set method.NAME=PATH`` as
+        an override (as ``model.init``), e.g. SUIT's transplanted generator.
         """
         return {}
 

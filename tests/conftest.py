@@ -25,7 +25,8 @@ def _isolated_cwd(tmp_path, monkeypatch):
 
 def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash="h",
                  method="m", uses_target_labels=False, classes=("a", "b"), task="classification",
-                 subsets=None, overrides=None, effective_hash=None, hparams=None):
+                 subsets=None, overrides=None, effective_hash=None, hparams=None,
+                 loaded_weights=None):
     """A valid synthetic record: accuracy and mean class accuracy ``acc`` (one decimal).
 
     Metrics are derived from a confusion matrix (1,000 samples, all of the first
@@ -50,7 +51,8 @@ def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash=
                      "variant_of": None, "target_labels": False},
         "method": {"name": method, "hparams": hparams or {},
                    "uses_target_labels": uses_target_labels,
-                   "train_domains": ["source"], "source_model": None},
+                   "train_domains": ["source"], "source_model": None,
+                   "loaded_weights": loaded_weights or {}},
         "backbone": {"name": "lenet", "options": {}, "params": 1},
         "seed": seed, "code": {"version": "0", "git_sha": None, "dirty": None},
         "packages": {}, "device": {"type": "cpu", "name": "cpu", "world_size": 1,

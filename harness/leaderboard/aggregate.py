@@ -50,15 +50,19 @@ def as_written(protocol: Protocol, record: RunRecord) -> bool:
     """A run of the protocol file as it stands, without setting overrides, and with
     its method's ``[methods.NAME]`` table as it stands (train budget and hparams).
 
-    ``model.*`` options (a local weights path) do not change the benchmark.
+    ``model.*`` options (a local weights path) do not change the benchmark, nor do the
+    method's hyper-parameters that name another run's weights (``method.loaded_weights``,
+    e.g. SUIT's transplanted generator): the record names that run, and the row says so.
     """
     method = record.method.name
     settings = protocol.methods.get(method)
     table_hparams = settings.hparams if settings else {}
+    loaded = {f"method.{part}" for part in record.method.loaded_weights}
     return (record.protocol.hash == protocol.hash
             and record.protocol.effective_hash == protocol.for_method(method).hash
             and all(record.method.hparams.get(k) == v for k, v in table_hparams.items())
-            and not any(not key.startswith("model.") for key in record.protocol.overrides))
+            and not any(not key.startswith("model.") and key not in loaded
+                        for key in record.protocol.overrides))
 
 
 def split_runs(protocol: Protocol, records: list[RunRecord]
@@ -96,7 +100,11 @@ def method_label(protocol: Protocol, record: RunRecord) -> str:
     if record.method.uses_target_labels and not protocol.target_labels:
         return f"{name} (uses target labels: not ranked)"
     if record.method.source_free:
-        return f"{name} (source-free)"
+        name = f"{name} (source-free)"
+    if record.method.loaded_weights:  # a row of its own, e.g. SUIT's transplant
+        parts = ", ".join(f"{part} from {w.method} / {w.backbone}"
+                          for part, w in sorted(record.method.loaded_weights.items()))
+        name = f"{name} ({parts})"
     return name
 
 

@@ -71,6 +71,27 @@ def test_a_methods_own_table_is_part_of_its_runs_identity(tmp_path, make_record)
     assert [r.seed for r in current] == [0, 1] and [r.seed for r in excluded] == [2, 3]
 
 
+def test_a_transplanted_generator_gets_its_own_row_and_is_no_override(tmp_path, make_record):
+    # SUIT's transplant: --set method.generator=PATH, a weights file the record names.
+    digits = [str(i) for i in range(10)]
+    donor = {"generator": {"run_id": "0123456789abcdef", "method": "suit",
+                           "backbone": "fcn8s_vgg16", "sha256": "0" * 64}}
+    for seed, acc, loaded in ((0, 40.0, {}), (1, 45.0, donor)):
+        write_record(make_record(seed, acc, protocol_hash=DIGITS.hash, method="suit",
+                                 classes=digits, loaded_weights=loaded,
+                                 overrides={"method.generator": "g.pth"} if loaded else {}),
+                     tmp_path)
+    # Any other method.* override still excludes a run, loaded weights or not.
+    write_record(make_record(2, 50.0, protocol_hash=DIGITS.hash, method="suit", classes=digits,
+                             loaded_weights=donor,
+                             overrides={"method.generator": "g.pth", "method.width": 8}),
+                 tmp_path)
+    current, excluded = split_runs(DIGITS, load_records(tmp_path)[0])
+    assert sorted(r.seed for r in current) == [0, 1] and [r.seed for r in excluded] == [2]
+    rows = reproduced(DIGITS, current).table
+    assert sorted(rows["method"]) == ["suit", "suit (generator from suit / fcn8s_vgg16)"]
+
+
 def test_synthia_page_reports_16_and_13_class_means_not_19(tmp_path, make_record):
     name = "synthia_cityscapes"
     proto = load_protocol(name)
