@@ -42,7 +42,9 @@ def select_runs(records, protocol, spec: str) -> list:
         check_name(f"run id of {protocol.name}", next(i for i in ids if i not in by_id), by_id)
     method, _, backbone = spec.partition("/")
     check_name(f"method with runs on {protocol.name}", method, {r.method.name for r in mine})
-    runs = [r for r in mine if r.method.name == method]
+    # A method's name selects its ordinary runs; runs with another run's weights (SUIT's
+    # transplant) are rows of their own on the leaderboard: compare them by run id.
+    runs = [r for r in mine if r.method.name == method and not r.method.loaded_weights]
     backbones = sorted({backbone_name(r) for r in runs})
     if backbone:
         check_name(f"backbone of {method}'s runs", backbone, backbones)

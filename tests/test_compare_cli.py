@@ -121,3 +121,18 @@ def test_exported_classifications_score_back_to_the_same_matrix(runs, tmp_path, 
                  str(tmp_path / "r"), "--json", "--resamples", "200"]) == 0
     (result,) = json.loads(capsys.readouterr().out)["comparisons"]
     assert result["delta"] == 0 and result["p_value"] == 1.0
+
+
+def test_a_method_name_leaves_out_runs_with_another_runs_weights(make_record):
+    from harness.compare_cli import select_runs
+    from harness.protocol import load_protocol
+
+    digits = load_protocol(PROTOCOL)
+    donor = {"generator": {"run_id": "r", "method": "suit", "backbone": "dtn", "sha256": "0"}}
+    plain, transplant = (
+        make_record(seed, 80.0, protocol_hash=digits.hash, method="suit",
+                    classes=[str(i) for i in range(10)], loaded_weights=loaded,
+                    overrides={"method.generator": "g.pth"} if loaded else {})
+        for seed, loaded in ((0, {}), (1, donor)))
+    assert select_runs([plain, transplant], digits, "suit") == [plain]
+    assert select_runs([plain, transplant], digits, transplant.run_id) == [transplant]
