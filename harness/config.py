@@ -12,6 +12,7 @@ from mmengine.config import Config
 
 from harness import selection
 from harness.checkpoints import ATOMIC_BACKEND
+from harness.data.in_memory import in_memory
 from harness.paths import SELECTED_NAME
 from harness.plan import RunPlan
 
@@ -69,6 +70,18 @@ def _loader(dataset: dict, batch: int, workers: int, train: bool) -> dict:
         "collate_fn": {"type": "default_collate"},
         "dataset": dataset,
     }
+
+
+def training_workers(dataset_type: str, workers: int) -> int:
+    """Worker processes of a training loader.
+
+    Training loaders use worker processes unless their items come from memory without
+    randomness: mmengine seeds each worker from the run's seed whenever the iterator
+    starts, so augmentation draws are replayed exactly when --resume skips the batches
+    already seen (in the main process they would consume the RNG state the checkpoint
+    restored).
+    """
+    return workers if in_memory(dataset_type) else max(workers, 1)
 
 
 def _optimizer(train) -> dict:
@@ -170,11 +183,8 @@ def compile_config(plan: RunPlan) -> Config:
             _dataset(domain, split, plan.data_root, labels, pipeline, test=not train_mode,
                      pseudo_root=pseudo),
             train.batch if train_mode else p.eval.batch,
-            # Training loaders always use worker processes: mmengine seeds each worker
-            # from the run's seed whenever the iterator starts, so augmentation draws
-            # are replayed exactly when --resume skips the batches already seen (in the
-            # main process they would consume the RNG state the checkpoint restored).
-            max(train.workers, 1) if train_mode else train.workers, train_mode,
+            training_workers(domain.dataset, train.workers) if train_mode else train.workers,
+            train_mode,
         )
 
     optim_wrapper = {

@@ -112,7 +112,8 @@ class Train(_Strict):
     log_interval: int = _doc("iterations between log lines", default=50, gt=0)
     workers: int = _doc(
         "data-loading worker processes (training uses at least 1, so that `--resume` "
-        "replays the augmentation exactly)", default=0, ge=0)
+        "replays the augmentation exactly, except for datasets held in memory without "
+        "randomness: the digits)", default=0, ge=0)
 
 
 class Selection(_Strict):

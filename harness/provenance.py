@@ -41,8 +41,11 @@ def device_info(world_size: int, amp: str) -> dict:
     import torch
 
     if torch.cuda.is_available():
-        kind, name = "cuda", torch.cuda.get_device_name(0)
+        kind, name, isa = "cuda", torch.cuda.get_device_name(0), None
     else:
         kind, name = "cpu", platform.processor() or platform.machine()
+        # Other SIMD kernels give other float rounding, and a long CPU run then
+        # diverges like another seed: records name the kernels they ran on.
+        isa = torch.backends.cpu.get_cpu_capability()
     return {"type": kind, "name": name, "world_size": world_size, "amp": amp,
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads(), "cpu_capability": isa}

@@ -120,6 +120,11 @@ class DeviceInfo(_Strict):
     world_size: int
     amp: str
     torch_threads: int
+    #: The CPU kernels' instruction set (``torch.backends.cpu.get_cpu_capability()``,
+    #: e.g. AVX2, AVX512): CPU runs are bit-for-bit repeatable only on the same one.
+    #: None on CUDA and in records written before it was kept (left out of the JSON
+    #: then, so those records keep their content ids).
+    cpu_capability: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class SplitData(_Strict):

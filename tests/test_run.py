@@ -66,6 +66,8 @@ def test_record_is_complete_and_consistent(tmp_path, tiny_sets):
     assert record.train.iters == 12 and record.selection.rule == "last"
     assert record.packages["torch"] and record.code.version
     assert record.device.type in {"cpu", "cuda"}
+    assert record.device.cpu_capability == (
+        None if record.device.type == "cuda" else torch.backends.cpu.get_cpu_capability())
     # CyCADA LeNet by hand: conv 1->20 5x5, conv 20->50 5x5, fc 800->500, fc 500->10.
     assert record.backbone.params == (20 * 25 + 20) + (50 * 20 * 25 + 50) + (
         800 * 500 + 500) + (500 * 10 + 10)

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
 from harness.data.digit_readers import (
     read_mnist_idx,
@@ -30,6 +29,7 @@ from harness.data.digit_readers import (
     read_usps_h5,
     read_usps_libsvm,
 )
+from harness.data.in_memory import InMemoryDataset
 from harness.data.splits import SplitMismatchError, split_hash, stratified_split
 from harness.errors import DataError
 from harness.names import check_name
@@ -107,7 +107,7 @@ def pinned_part(targets: np.ndarray, name: str, split: str, split_names, split_s
     return parts["test" if split == test_name else "rest"]
 
 
-class _TensorDigits(Dataset):
+class _TensorDigits(InMemoryDataset):
     """Items ``dict(inputs=(C,H,W) float, label=int64)`` from tensors held in memory.
 
     ``labels=False`` drops the labels (the unlabeled target split of a UDA run),
