@@ -2,7 +2,6 @@ import pytest
 import torch
 
 import harness.data  # noqa: F401  (registers every dataset)
-
 from harness.config import compile_config, training_workers
 from harness.data.digits import DigitsDataset
 from harness.data.in_memory import InMemoryDataset, in_memory
