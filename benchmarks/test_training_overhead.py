@@ -4,11 +4,12 @@ Targets (issue: reference numbers on small models): harness / bare at most 1.15 
 source_only with LeNet and at most 1.3 for the calibrator, on a 2-core CPU. Both sides
 train the same networks with the same batch (128 per domain), optimizers and data
 (digits_mnist_optdigits' splits, in memory for the bare loop). The harness side is a
-real run (Runner, data loaders, hooks, logging, optimizer wrappers); the bare side
-calls the same modules in a plain loop with ``torch.optim.Adam`` on tensors indexed by
-a random permutation. Steady-state seconds per iteration (median, after a warm-up)
-are in ``extra_info``, with the FLOPs of one iteration and the GFLOP/s each side
-reaches; the ``ratio`` is put on the harness case. Nothing here asserts a time.
+real run as `harness run` makes it (Runner, data loaders, hooks, logging, the rich
+progress bar, optimizer wrappers); the bare side calls the same modules in a plain loop
+with ``torch.optim.Adam`` on tensors indexed by random draws. Steady-state seconds per
+iteration (median, after a warm-up) are in ``extra_info``, with the FLOPs of one
+iteration and the GFLOP/s each side reaches; the ``ratio`` is put on the harness case.
+Nothing here asserts a time.
 """
 
 import statistics
@@ -54,7 +55,7 @@ def plan_for(method: str, tmp_path):
     # One evaluation, at the end, without validators: this measures training only.
     sets = [f"train.iters={WARMUP + ITERS}", "eval.points=1", "selection.validators=[]",
             "selection.rule=last", f"train.checkpoint_interval={WARMUP + ITERS}"]
-    return make_plan("digits_mnist_optdigits", method, None, 0, sets, quiet=True,
+    return make_plan("digits_mnist_optdigits", method, None, 0, sets,
                      work_dir=tmp_path / method, results_dir=tmp_path / "records")
 
 
