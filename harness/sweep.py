@@ -212,9 +212,10 @@ def show_status(args) -> int:
 def collect(args) -> int:
     """Copy every finished job's record (validated) into --into; rebuild the leaderboards."""
     from harness.leaderboard import build_all
-    from harness.results import RecordError, load_record
+    from harness.per_sample import SamplesError
+    from harness.record_samples import copy_run
+    from harness.results import RecordError
     from harness.sweep_jobs import SweepDir
-    from harness.utils import atomic_write
 
     sweep = SweepDir(args.sweep_dir)
     console = _console()
@@ -222,17 +223,12 @@ def collect(args) -> int:
     for job in sweep.jobs():
         for path in sorted((sweep.job_dir(job.name) / "records").glob("*/*.json")):
             try:
-                record = load_record(path)
-            except RecordError as exc:
+                new = copy_run(path, args.into)
+            except (RecordError, SamplesError) as exc:
                 console.print(f"skipped: {exc}", style="yellow", markup=False)
                 bad += 1
                 continue
-            target = args.into / record.protocol.name / f"{record.run_id}.json"
-            if target.is_file():  # content-addressed: the same id is the same record
-                present += 1
-                continue
-            atomic_write(target, path.read_bytes())
-            copied += 1
+            copied, present = copied + new, present + (not new)
     console.print(f"{copied} records copied into {args.into} ({present} already there, "
                   f"{bad} invalid)", markup=False)
     built = build_all(args.into, args.leaderboards, check=False, console=console)

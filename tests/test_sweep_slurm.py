@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.per_sample import samples_path
 from harness.results import load_record
 
 pytestmark = [
@@ -123,6 +124,8 @@ def test_a_slurm_sweep_resumes_a_killed_job_matches_local_runs_and_skips_when_do
     collected = sorted(Path("runs").glob(f"{P}/*.json"))
     assert sorted(p.name for p in collected) == sorted(f"{r.run_id}.json"
                                                        for r in swept.values())
+    # With their per-image counts, which significance tests read.
+    assert all(samples_path(p).is_file() for p in collected)
     assert (Path("boards") / f"{P}.md").is_file()
 
     # Re-submitted once more: both are done, nothing is submitted.
