@@ -87,7 +87,9 @@ class RichProgressHook(Hook):
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-            transient=False,
+            # rich redraws from a thread of its own, 10 times a second by default: on 2 cores
+            # that cost LeNet's training 1.25x (benchmarks/test_training_overhead.py).
+            transient=False, refresh_per_second=1,
         )
         self.progress.start()
 
