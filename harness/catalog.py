@@ -17,19 +17,18 @@ from harness import PROJECT_ROOT
 TRAITS = ("tasks", "uses_target_labels", "needs_source_model", "source_free")
 
 
-def _classes(files) -> list[tuple[ast.ClassDef, list]]:
-    """Every class of the files with the names its registry decorator gives it."""
+def _classes(files) -> list[ast.ClassDef]:
+    """Every class defined in the files."""
     found = []
     for path in files:
         tree = ast.parse(Path(path).read_text(), filename=str(path))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef):
-                found.append((node, node.decorator_list))
+        found += [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
     return found
 
 
-def _names(node: ast.ClassDef, decorators, registry: str) -> list[str]:
-    for deco in decorators:
+def _names(node: ast.ClassDef, registry: str) -> list[str]:
+    """The names the class's ``registry.register_module`` decorator gives it (none if absent)."""
+    for deco in node.decorator_list:
         if (
             isinstance(deco, ast.Call)
             and isinstance(deco.func, ast.Attribute)
@@ -47,7 +46,7 @@ def _names(node: ast.ClassDef, decorators, registry: str) -> list[str]:
 
 
 def _registered(files, registry: str) -> list[str]:
-    return sorted(n for node, decos in _classes(files) for n in _names(node, decos, registry))
+    return sorted(n for node in _classes(files) for n in _names(node, registry))
 
 
 def _method_files() -> list[Path]:
@@ -61,7 +60,7 @@ def method_names() -> list[str]:
 def method_traits() -> dict[str, dict]:
     """Registered method name -> its declared ``TRAITS``, inherited as Python would."""
     classes = _classes([PROJECT_ROOT / "harness" / "method.py", *_method_files()])
-    by_name = {node.name: node for node, _ in classes}
+    by_name = {node.name: node for node in classes}
 
     def own(node: ast.ClassDef) -> dict:
         values = {}
@@ -80,8 +79,7 @@ def method_traits() -> dict[str, dict]:
                 values.update(resolved(by_name[name]))
         return {**values, **own(node)}
 
-    return {n: resolved(node) for node, decos in classes
-            for n in _names(node, decos, "METHODS")}
+    return {n: resolved(node) for node in classes for n in _names(node, "METHODS")}
 
 
 def describe_traits(traits: dict) -> str:

@@ -87,8 +87,9 @@ class RichProgressHook(Hook):
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-            # rich redraws from a thread of its own, 10 times a second by default: on 2 cores
-            # that cost LeNet's training 1.25x (benchmarks/test_training_overhead.py).
+            # rich redraws from a thread of its own; on 2 cores the bar made LeNet's iterations
+            # 1.25x slower at its default 10 redraws a second, 1.19x at one
+            # (benchmarks/test_training_overhead.py; --quiet: 1.01x).
             transient=False, refresh_per_second=1,
         )
         self.progress.start()
