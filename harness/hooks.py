@@ -1,6 +1,8 @@
 """Hooks: RNG state in checkpoints (exact resume), checkpoint guards, rich progress bars,
 method rounds."""
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mmengine.hooks import Hook
@@ -71,8 +73,14 @@ class RichProgressHook(Hook):
 
     priority = "VERY_LOW"
 
+    #: Seconds between redraws. rich's own refresh thread (auto_refresh) woke on 2 cores
+    #: often enough to slow LeNet's iterations 1.25x at 10 redraws a second and 1.19x at
+    #: one (benchmarks/test_training_overhead.py); here the loop redraws, at most this often.
+    redraw_every = 1.0
+
     def __init__(self):
         self.progress = None
+        self._next_draw = 0.0
 
     def _start(self):
         from rich.progress import (
@@ -87,12 +95,19 @@ class RichProgressHook(Hook):
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-            # rich redraws from a thread of its own; on 2 cores the bar made LeNet's iterations
-            # 1.25x slower at its default 10 redraws a second, 1.19x at one
-            # (benchmarks/test_training_overhead.py; --quiet: 1.01x).
-            transient=False, refresh_per_second=1,
+            transient=False, auto_refresh=False,
         )
         self.progress.start()
+
+    def _advance(self, task, info: Callable[[], str] | None = None) -> None:
+        """One step of ``task``; the bar is redrawn when ``redraw_every`` has passed."""
+        now = time.monotonic()
+        draw = now >= self._next_draw
+        fields = {"info": info()} if draw and info is not None else {}
+        self.progress.update(task, advance=1, **fields)
+        if draw:
+            self.progress.refresh()
+            self._next_draw = now + self.redraw_every
 
     def before_train(self, runner) -> None:
         if runner.rank == 0:
@@ -104,8 +119,9 @@ class RichProgressHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if self.progress is not None:
             loss = (outputs or {}).get("loss")
-            info = f"loss {float(loss.detach()):.4f}" if loss is not None else ""
-            self.progress.update(self.train_task, advance=1, info=info)
+            # Read (a sync on GPU) only when the bar is drawn.
+            self._advance(self.train_task,
+                          lambda: "" if loss is None else f"loss {float(loss.detach()):.4f}")
 
     def before_val_epoch(self, runner) -> None:
         if runner.rank != 0:
@@ -117,7 +133,7 @@ class RichProgressHook(Hook):
 
     def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if self.progress is not None:
-            self.progress.update(self.val_task, advance=1)
+            self._advance(self.val_task)
 
     def after_run(self, runner) -> None:
         if self.progress is not None:
