@@ -51,12 +51,12 @@ def steady(ticks: list[float]) -> float:
     return statistics.median(steps[WARMUP:])
 
 
-def plan_for(method: str, tmp_path):
+def plan_for(method: str, tmp_path, quiet: bool = False):
     # One evaluation, at the end, without validators: this measures training only.
     sets = [f"train.iters={WARMUP + ITERS}", "eval.points=1", "selection.validators=[]",
             "selection.rule=last", f"train.checkpoint_interval={WARMUP + ITERS}"]
     return make_plan("digits_mnist_optdigits", method, None, 0, sets,
-                     work_dir=tmp_path / method, results_dir=tmp_path / "records")
+                     work_dir=tmp_path / method, results_dir=tmp_path / "records", quiet=quiet)
 
 
 def harness_iteration(plan) -> float:
@@ -131,9 +131,10 @@ def test_bare_source_only(benchmark, tmp_path):
 
 
 @pytest.mark.benchmark(group="train-iteration-lenet")
-def test_harness_source_only(benchmark, tmp_path):
-    seconds = benchmark.pedantic(harness_iteration, args=(plan_for("source_only", tmp_path),),
-                                 rounds=1, iterations=1)
+@pytest.mark.parametrize("quiet", [False, True], ids=["progress", "quiet"])
+def test_harness_source_only(benchmark, tmp_path, quiet):
+    plan = plan_for("source_only", tmp_path, quiet)
+    seconds = benchmark.pedantic(harness_iteration, args=(plan,), rounds=1, iterations=1)
     report(benchmark, "harness_source_only", seconds)
 
 
