@@ -26,13 +26,21 @@ def _isolated_cwd(tmp_path, monkeypatch):
 def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash="h",
                  method="m", uses_target_labels=False, classes=("a", "b"), task="classification",
                  subsets=None, overrides=None, effective_hash=None, hparams=None,
-                 loaded_weights=None):
+                 loaded_weights=None, as_written=None):
     """A valid synthetic record: accuracy and mean class accuracy ``acc`` (one decimal).
 
     Metrics are derived from a confusion matrix (1,000 samples, all of the first
-    class), as records must be; ``subsets``: name -> class names.
+    class), as records must be; ``subsets``: name -> class names. ``as_written``: a
+    protocol whose ``[methods.NAME]`` table the record follows (its effective hash and
+    hyper-parameters), as ``harness run`` would write it.
     """
     import numpy as np
+
+    if as_written is not None:
+        settings = as_written.methods.get(method)
+        protocol_hash = as_written.hash
+        effective_hash = as_written.for_method(method).hash
+        hparams = settings.hparams if settings else {}
 
     from harness.evaluation.metrics import derive
 

@@ -130,11 +130,8 @@ def test_a_method_name_leaves_out_runs_with_another_runs_weights(make_record):
     digits = load_protocol(PROTOCOL)
     donor = {"generator": {"run_id": "r", "method": "suit", "backbone": "dtn", "sha256": "0"}}
     plain, transplant = (
-        make_record(seed, 80.0, protocol_hash=digits.hash, method="suit",
+        make_record(seed, 80.0, as_written=digits, method="suit",
                     classes=[str(i) for i in range(10)], loaded_weights=loaded,
-                    # SUIT as the protocol's [methods.suit] table runs it
-                    effective_hash=digits.for_method("suit").hash,
-                    hparams=digits.methods["suit"].hparams,
                     overrides={"method.generator": "g.pth"} if loaded else {})
         for seed, loaded in ((0, {}), (1, donor)))
     assert select_runs([plain, transplant], digits, "suit") == [plain]

@@ -76,17 +76,14 @@ def test_a_transplanted_generator_gets_its_own_row_and_is_no_override(tmp_path, 
     digits = [str(i) for i in range(10)]
     donor = {"generator": {"run_id": "0123456789abcdef", "method": "suit",
                            "backbone": "fcn8s_vgg16", "sha256": "0" * 64}}
-    # SUIT as the protocol's [methods.suit] table runs it (its digit-sized networks).
-    as_written = {"effective_hash": DIGITS.for_method("suit").hash,
-                  "hparams": DIGITS.methods["suit"].hparams}
     for seed, acc, loaded in ((0, 40.0, {}), (1, 45.0, donor)):
-        write_record(make_record(seed, acc, protocol_hash=DIGITS.hash, method="suit",
-                                 classes=digits, loaded_weights=loaded, **as_written,
+        write_record(make_record(seed, acc, as_written=DIGITS, method="suit",
+                                 classes=digits, loaded_weights=loaded,
                                  overrides={"method.generator": "g.pth"} if loaded else {}),
                      tmp_path)
     # Any other method.* override still excludes a run, loaded weights or not.
-    write_record(make_record(2, 50.0, protocol_hash=DIGITS.hash, method="suit", classes=digits,
-                             loaded_weights=donor, **as_written,
+    write_record(make_record(2, 50.0, as_written=DIGITS, method="suit", classes=digits,
+                             loaded_weights=donor,
                              overrides={"method.generator": "g.pth", "method.width": 8}),
                  tmp_path)
     current, excluded = split_runs(DIGITS, load_records(tmp_path)[0])

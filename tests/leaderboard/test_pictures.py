@@ -16,8 +16,7 @@ DIGITS = load_protocol("digits_mnist_optdigits")
 def source_free_run(make_record, runs: Path, work: Path) -> tuple[Path, dict[str, bytes]]:
     """A 3C-GAN-like record with one picture, written as ``harness run`` writes them."""
     pictures = encode_pictures({"samples": np.full((4, 6, 3), 200, np.uint8)}, "m")
-    base = make_record(0, 90.0, protocol_hash=DIGITS.hash, method="three_c_gan",
-                       effective_hash=DIGITS.for_method("three_c_gan").hash,
+    base = make_record(0, 90.0, as_written=DIGITS, method="three_c_gan",
                        classes=[str(i) for i in range(10)]).model_dump(mode="json")
     base.pop("run_id")
     base["method"]["source_free"] = True
