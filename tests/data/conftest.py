@@ -43,8 +43,8 @@ def seg_root(tmp_path_factory):
 
 
 @pytest.fixture
-def check_loader(seg_root):
-    """``check_loader(name, split, options, expected)``: the 3 samples of the fixture copy
+def assert_loader_gives(seg_root):
+    """``assert_loader_gives(name, split, options, expected)``: the 3 samples of the fixture copy
     load as uint8 RGB and int64 trainIds, sample ``i`` being ``expected`` rolled by ``i``."""
 
     def check(name, split, options, expected):

@@ -18,8 +18,8 @@ BDD_EXPECTED = [
 # fmt: on
 
 
-def test_loader_gives_expected_trainids(check_loader):
-    check_loader("bdd100k", "val", {}, BDD_EXPECTED)
+def test_loader_gives_expected_trainids(assert_loader_gives):
+    assert_loader_gives("bdd100k", "val", {}, BDD_EXPECTED)
 
 
 def test_double_mapping_is_detected(seg_root):

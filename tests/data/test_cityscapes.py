@@ -22,8 +22,8 @@ CITYSCAPES_EXPECTED = [
 # fmt: on
 
 
-def test_loader_gives_expected_trainids(check_loader):
-    check_loader("cityscapes", "val", {}, CITYSCAPES_EXPECTED)
+def test_loader_gives_expected_trainids(assert_loader_gives):
+    assert_loader_gives("cityscapes", "val", {}, CITYSCAPES_EXPECTED)
 
 
 def test_labelids_versus_trainids(seg_root):

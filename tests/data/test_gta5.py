@@ -19,9 +19,9 @@ def cityscapes_trainids(seg_root, cell_centres):
     return cell_centres(label, 4, 6).tolist()
 
 
-def test_loader_gives_cityscapes_trainids(check_loader, cityscapes_trainids):
+def test_loader_gives_cityscapes_trainids(assert_loader_gives, cityscapes_trainids):
     assert cityscapes_trainids[0][:3] == [255, 255, 255]
-    check_loader("gta5", "train", {}, cityscapes_trainids)
+    assert_loader_gives("gta5", "train", {}, cityscapes_trainids)
 
 
 def test_labels_read_as_colours_are_detected(seg_root):

@@ -18,8 +18,8 @@ NTHU_EXPECTED = [
 # fmt: on
 
 
-def test_loader_gives_expected_trainids(check_loader):
-    check_loader("nthu", "test", {"city": "Rio"}, NTHU_EXPECTED)
+def test_loader_gives_expected_trainids(assert_loader_gives):
+    assert_loader_gives("nthu", "test", {"city": "Rio"}, NTHU_EXPECTED)
 
 
 def test_full_cityscapes_map_would_differ(seg_root, cell_centres):

@@ -22,8 +22,8 @@ SYNTHIA_EXPECTED = [
 # fmt: on
 
 
-def test_loader_gives_expected_trainids(check_loader):
-    check_loader("synthia", "train", {}, SYNTHIA_EXPECTED)
+def test_loader_gives_expected_trainids(assert_loader_gives):
+    assert_loader_gives("synthia", "train", {}, SYNTHIA_EXPECTED)
 
 
 def test_wrong_channel_and_bit_depth_are_detected(seg_root):

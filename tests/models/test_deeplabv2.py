@@ -75,7 +75,7 @@ def test_input_norm_is_plca_caffe_bgr():
     assert norm["to_bgr"] and norm["mean"] == PLCA_IMG_MEAN_BGR and norm["std"] == (1, 1, 1)
 
 
-def backbone_equal(model, reference_state):
+def assert_backbone_equal(model, reference_state):
     own = model.state_dict()
     keys = [k for k in reference_state if not k.startswith("fc.") and "num_batches" not in k]
     assert len(keys) == len(
@@ -90,7 +90,7 @@ def test_torchvision_resnet101_loads(tmp_path, torchvision_resnet101):
     path = tmp_path / "resnet101.pth"
     torch.save(state, path)
     loaded = DeepLabV2ResNet101(CLASSES, pretrained=str(path))
-    backbone_equal(loaded, state)
+    assert_backbone_equal(loaded, state)
 
 
 def test_deeplab_init_file_layout_loads(tmp_path, torchvision_resnet101):
@@ -109,7 +109,7 @@ def test_deeplab_init_file_layout_loads(tmp_path, torchvision_resnet101):
     torch.save(init, path)
     torch.manual_seed(5)
     loaded = DeepLabV2ResNet101(CLASSES, pretrained=str(path))
-    backbone_equal(loaded, state)
+    assert_backbone_equal(loaded, state)
     torch.manual_seed(5)
     fresh = DeepLabV2ResNet101(CLASSES)
     for a, b in zip(loaded.head.parameters(), fresh.head.parameters(), strict=True):
