@@ -1,7 +1,8 @@
 """Every segmentation protocol end to end on format-faithful fixtures.
 
 `harness data check`, `harness eval` of a randomly initialised model, and short
-`harness run`s of source_only and PLCA, with tiny crops so the suite stays fast.
+`harness run`s of every segmentation method (SUIT's transplant included), with tiny
+crops so the suite stays fast.
 """
 
 import cv2
@@ -182,3 +183,62 @@ def test_oracle_on_an_unlabeled_target_split_is_a_clear_error(data_root, tmp_pat
                  "--backbone", "drn_c26", "--data-root", str(data_root), "--work-dir",
                  str(tmp_path / "w"), "--quiet", *sum((["--set", s] for s in SMALL), [])]) == 2
     assert "has no labels" in capsys.readouterr().err
+
+
+#: SUIT and Label2Image-DA on both synthetic->Cityscapes protocols with both of the seed's
+#: segmentation networks (its tables: FCN8s-VGG16 and DeepLab-v2), each pairing once.
+GENERATIVE = [("gta5_cityscapes", "suit", "fcn8s_vgg16", "translations"),
+              ("synthia_cityscapes", "suit", "deeplabv2_r101", "translations"),
+              ("gta5_cityscapes", "label2image", "deeplabv2_r101", "generated"),
+              ("synthia_cityscapes", "label2image", "fcn8s_vgg16", "generated")]
+
+
+def generative_run(protocol, method, backbone, data_root, tmp_path, name, extra=()):
+    """As `harness run` does it (Label2Image's phase 1 trains the cached source model)."""
+    from harness.run import execute
+
+    plan = make_plan(protocol, method, backbone, 0, [*SMALL, *extra], work_dir=tmp_path / name,
+                     data_root=data_root, results_dir=tmp_path / "records", quiet=True)
+    return execute(plan)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol, method, backbone, picture", GENERATIVE)
+def test_generative_methods_write_a_record_and_their_picture(protocol, method, backbone, picture,
+                                                             data_root, tmp_path, monkeypatch):
+    from harness.pictures import picture_file
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    record, path = generative_run(protocol, method, backbone, data_root, tmp_path, "run")
+    assert (record.method.name, record.backbone.name, record.train.iters) == (method, backbone, 2)
+    assert len(record.metrics["target"].iou) == 19
+    if protocol == "synthia_cityscapes":
+        assert set(record.metrics["target"].subsets) == {"synthia16", "synthia13"}
+    assert set(record.pictures) == {picture}
+    image = cv2.imread(str(picture_file(path, picture)))
+    assert image is not None and image.ndim == 3 and min(image.shape[:2]) >= 32
+
+
+@pytest.mark.slow
+def test_suit_generator_trained_with_fcn8s_transplants_to_deeplabv2(data_root, tmp_path):
+    """The seed's transplant table: G trained beside FCN8s-VGG16, frozen, trains DeepLab-v2."""
+    from harness.leaderboard.aggregate import reproduced
+
+    torch.manual_seed(0)
+    donor, _ = generative_run("gta5_cityscapes", "suit", "fcn8s_vgg16", data_root, tmp_path,
+                              "donor")
+    weights = tmp_path / "donor" / "model_final.pth"
+    record, _ = generative_run("gta5_cityscapes", "suit", "deeplabv2_r101", data_root, tmp_path,
+                               "transplant", [f"method.generator='{weights}'"])
+    source = record.method.loaded_weights["generator"]
+    assert (source.run_id, source.method, source.backbone) == (donor.run_id, "suit",
+                                                               "fcn8s_vgg16")
+    donor_state = torch.load(weights, weights_only=True)["state_dict"]
+    final = torch.load(tmp_path / "transplant" / "model_final.pth", weights_only=True)
+    generator = {k: v for k, v in donor_state.items() if k.startswith("generator.")}
+    assert generator and all(torch.equal(final["state_dict"][k], v) for k, v in generator.items())
+    # Each run is its own leaderboard row; the transplant's names the run G came from.
+    rows = reproduced(load_protocol("gta5_cityscapes"), [donor, record]).table
+    assert sorted(zip(rows["method"], rows["backbone"])) == [
+        ("suit", "fcn8s_vgg16"), ("suit (generator from suit / fcn8s_vgg16)", "deeplabv2_r101")]
