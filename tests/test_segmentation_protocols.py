@@ -1,8 +1,8 @@
 """Every segmentation protocol end to end on format-faithful fixtures.
 
 `harness data check`, `harness eval` of a randomly initialised model, and short
-`harness run`s of every segmentation method (SUIT's transplant included), with tiny
-crops so the suite stays fast.
+`harness run`s of source_only, PLCA, the calibrator, self-training, SUIT (with its
+generator transplant) and Label2Image-DA, with tiny crops so the suite stays fast.
 """
 
 import cv2
