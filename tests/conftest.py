@@ -26,13 +26,14 @@ def _isolated_cwd(tmp_path, monkeypatch):
 def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash="h",
                  method="m", uses_target_labels=False, classes=("a", "b"), task="classification",
                  subsets=None, overrides=None, effective_hash=None, hparams=None,
-                 loaded_weights=None, as_written=None):
+                 loaded_weights=None, as_written=None, dirty=None):
     """A valid synthetic record: accuracy and mean class accuracy ``acc`` (one decimal).
 
     Metrics are derived from a confusion matrix (1,000 samples, all of the first
     class), as records must be; ``subsets``: name -> class names. ``as_written``: a
     protocol whose ``[methods.NAME]`` table the record follows (its effective hash and
-    hyper-parameters), as ``harness run`` would write it.
+    hyper-parameters), as ``harness run`` would write it. ``dirty``: the record's
+    ``code.dirty`` (the run started from uncommitted code).
     """
     import numpy as np
 
@@ -62,7 +63,7 @@ def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash=
                    "train_domains": ["source"], "source_model": None,
                    "loaded_weights": loaded_weights or {}},
         "backbone": {"name": "lenet", "options": {}, "params": 1},
-        "seed": seed, "code": {"version": "0", "git_sha": None, "dirty": None},
+        "seed": seed, "code": {"version": "0", "git_sha": None, "dirty": dirty},
         "packages": {}, "device": {"type": "cpu", "name": "cpu", "world_size": 1,
                                    "amp": "none", "torch_threads": 1},
         "data": {split: {"n": 4, "fingerprint": "f"} for split in ("source_test", "target_test")},

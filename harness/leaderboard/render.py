@@ -59,6 +59,13 @@ def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[Run
         # Run ids need no escaping: load_record checked each is its content's hex hash.
         ids = ", ".join(f"`{r.run_id}`" for r in sorted(records, key=lambda r: r.run_id))
         lines.append(f"Runs: {ids}.")
+        uncommitted = sorted((r for r in records if r.code.dirty),
+                             key=lambda r: (r.method.name, r.seed))
+        if uncommitted:
+            runs = ", ".join(f"{escape(r.method.name)} seed {r.seed} (`{r.run_id}`)"
+                             for r in uncommitted)
+            lines += ["", f"Started from uncommitted code (`code.dirty` in the record: the "
+                          f"commit it names is not exactly what ran): {runs}."]
         if any(r.method.source_free for r in records):
             lines += ["", "Rows marked source-free adapted without source data (the source "
                           "model's weights and unlabeled target data only); their source "

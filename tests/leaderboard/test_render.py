@@ -64,3 +64,18 @@ def test_protocol_notes_are_the_pages_findings_and_not_its_identity(tmp_path):
     page = render_page(noted, [], [], pd.DataFrame())
     assert "## Findings\n\nAdapterNet needs **VGG16**." in page
     assert "## Findings" not in render_page(plain, [], [], pd.DataFrame())
+
+
+def test_runs_from_uncommitted_code_are_named_on_the_page(tmp_path, make_record, digits_runs):
+    digits_runs(tmp_path)
+    assert "uncommitted code" not in build_pages(tmp_path)[0]["digits_mnist_optdigits.md"]
+    digits = [str(i) for i in range(10)]
+    dirty = make_record(3, 71.0, protocol_hash=DIGITS.hash, method="source_only",
+                        classes=digits, dirty=True)
+    write_record(dirty, tmp_path)
+    page = build_pages(tmp_path)[0]["digits_mnist_optdigits.md"]
+    (line,) = [x for x in page.splitlines() if "uncommitted code" in x]
+    # Only that run, by method, seed and id; it still counts in its row (4 seeds).
+    assert line.endswith(f"source_only seed 3 (`{dirty.run_id}`).")
+    assert line.count("seed ") == 1
+    assert table_rows(page)[1][:3] == ["source_only", "lenet", "4"]
