@@ -37,6 +37,19 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def peak_memory() -> dict[str, float | None]:
+    """This process's peak memory so far, in MiB: resident set (the kernel's ``ru_maxrss``,
+    KiB on Linux) and, on CUDA, the tensors' peak on the current device."""
+    import resource
+
+    import torch
+
+    cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"peak_rss_mib": round(rss, 1),
+            "peak_cuda_mib": None if cuda is None else round(cuda, 1)}
+
+
 def device_info(world_size: int, amp: str) -> dict:
     import torch
 

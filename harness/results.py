@@ -164,6 +164,14 @@ class EvalPoint(_Strict):
 class TrainInfo(_Strict):
     iters: int
     wall_time_s: float
+    #: Peak resident memory of the run's (rank 0) process in MiB, from the kernel's
+    #: ``ru_maxrss``: what the run needs of the machine's RAM; data-loader worker processes
+    #: are not counted. None in records written before it was kept (left out of the JSON
+    #: then, so those records keep their content ids).
+    peak_rss_mib: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    #: Peak of ``torch.cuda.max_memory_allocated`` on rank 0's GPU in MiB (tensors only,
+    #: not the allocator's cache); None on CPU.
+    peak_cuda_mib: float | None = Field(default=None, exclude_if=lambda v: v is None)
     #: The protocol's train settings as the run's harness version wrote them; kept
     #: untyped so that records outlive changes to the protocol schema.
     config: dict[str, Any]

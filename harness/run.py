@@ -16,7 +16,7 @@ from harness.outputs import cache_entry_lock, check_writable, work_dir_lock
 from harness.paths import FINAL_NAME, cache_entry_name
 from harness.pictures import digests, encode_pictures, write_pictures
 from harness.plan import PlanError, RunPlan
-from harness.provenance import code_version, device_info, package_versions
+from harness.provenance import code_version, device_info, package_versions, peak_memory
 from harness.record_samples import encode_for_record, write_run
 from harness.results import RunRecord, finalize
 from harness.source_free import explain_missing_source
@@ -158,7 +158,7 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
         "classes": class_set(plan),
         "selection": {"rule": p.selection.rule, "iter": picks[p.selection.rule],
                       "uses_target_labels": p.selection.rule == "oracle", "picks": picks},
-        "train": {"iters": runner.iter, "wall_time_s": round(wall, 3),
+        "train": {"iters": runner.iter, "wall_time_s": round(wall, 3), **peak_memory(),
                   "config": p.train.model_dump(mode="json")},
         "metrics": val.domain_metrics(),
         "evaluations": val.points,

@@ -26,14 +26,16 @@ def _isolated_cwd(tmp_path, monkeypatch):
 def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash="h",
                  method="m", uses_target_labels=False, classes=("a", "b"), task="classification",
                  subsets=None, overrides=None, effective_hash=None, hparams=None,
-                 loaded_weights=None, as_written=None, dirty=None):
+                 loaded_weights=None, as_written=None, dirty=None, wall_time_s=0.0,
+                 peak_rss_mib=None):
     """A valid synthetic record: accuracy and mean class accuracy ``acc`` (one decimal).
 
     Metrics are derived from a confusion matrix (1,000 samples, all of the first
     class), as records must be; ``subsets``: name -> class names. ``as_written``: a
     protocol whose ``[methods.NAME]`` table the record follows (its effective hash and
     hyper-parameters), as ``harness run`` would write it. ``dirty``: the record's
-    ``code.dirty`` (the run started from uncommitted code).
+    ``code.dirty`` (the run started from uncommitted code); ``wall_time_s``,
+    ``peak_rss_mib``: its training's cost.
     """
     import numpy as np
 
@@ -69,7 +71,8 @@ def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash=
         "data": {split: {"n": 4, "fingerprint": "f"} for split in ("source_test", "target_test")},
         "classes": {"name": "c", "version": "1", "fingerprint": "f", "subsets": []},
         "selection": {"rule": "last", "iter": 1, "uses_target_labels": False},
-        "train": {"iters": 1, "wall_time_s": 0.0, "config": {}},
+        "train": {"iters": 1, "wall_time_s": wall_time_s, "peak_rss_mib": peak_rss_mib,
+                  "config": {}},
         "metrics": {"target": dom, "source": dom},
     })
 

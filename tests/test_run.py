@@ -68,6 +68,12 @@ def test_record_is_complete_and_consistent(tmp_path, tiny_sets):
     assert record.device.type in {"cpu", "cuda"}
     assert record.device.cpu_capability == (
         None if record.device.type == "cuda" else torch.backends.cpu.get_cpu_capability())
+    # Peak memory: the kernel's high-water mark of this process (VmHWM, read independently
+    # of ru_maxrss) only grows, and torch alone holds more than 100 MiB.
+    status = Path("/proc/self/status").read_text()
+    high_water = int(status.split("VmHWM:")[1].split()[0]) / 1024
+    assert 100 < record.train.peak_rss_mib <= high_water + 1
+    assert (record.train.peak_cuda_mib is None) == (record.device.type == "cpu")
     # CyCADA LeNet by hand: conv 1->20 5x5, conv 20->50 5x5, fc 800->500, fc 500->10.
     assert record.backbone.params == (20 * 25 + 20) + (50 * 20 * 25 + 50) + (
         800 * 500 + 500) + (500 * 10 + 10)

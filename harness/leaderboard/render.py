@@ -51,7 +51,12 @@ def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[Run
                      f"{protocol.name} --results-dir results/runs`.")
     else:
         lines.append("Mean ± standard error over seeds; per-class columns are target "
-                     f"{'IoU' if protocol.task == 'segmentation' else 'accuracy'} (%).")
+                     f"{'IoU' if protocol.task == 'segmentation' else 'accuracy'} (%). "
+                     "Train time per run: the mean over seeds of the run's training wall "
+                     "time times its processes (device-hours; a method that starts from "
+                     "the cached source model adds source_only's); peak memory: the largest "
+                     "over seeds, of the GPU's tensors or else of the process's RAM "
+                     "(\"-\": older records did not keep it).")
         lines += ["", markdown_table(table), ""]
         if note:
             lines += [note, ""]

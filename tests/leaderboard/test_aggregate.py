@@ -107,3 +107,18 @@ def test_synthia_page_reports_16_and_13_class_means_not_19(tmp_path, make_record
     subset = record.metrics["target"].subsets
     assert f"{subset['synthia16']['miou']:.2f}" in page
     assert f"{subset['synthia13']['miou']:.2f}" in page
+
+
+def test_rows_show_train_time_per_run_and_peak_memory(tmp_path, make_record):
+    digits = [str(i) for i in range(10)]
+    for seed, (wall, peak) in enumerate(((3600.0, 1024.0), (5400.0, 2048.0))):
+        write_record(make_record(seed, 70.0, as_written=DIGITS, method="source_only",
+                                 classes=digits, wall_time_s=wall, peak_rss_mib=peak), tmp_path)
+    write_record(make_record(0, 60.0, as_written=DIGITS, method="st", classes=digits,
+                             wall_time_s=36.0), tmp_path)  # an older record: no peak kept
+    table = reproduced(DIGITS, load_records(tmp_path)[0]).table.set_index("method")
+    # Mean of 1 h and 1.5 h on one CPU process; the larger of the two peaks.
+    assert table.loc["source_only", "train time per run"] == "1.250 CPU-h"
+    assert table.loc["source_only", "peak memory"] == "2.00 GiB RAM"
+    assert table.loc["st", "train time per run"] == "0.010 CPU-h"
+    assert table.loc["st", "peak memory"] == "-"
