@@ -2,6 +2,7 @@
 
 import platform
 import subprocess
+import sys
 from importlib import metadata
 
 from harness import PROJECT_ROOT, __version__
@@ -39,13 +40,14 @@ def package_versions() -> dict[str, str]:
 
 def peak_memory() -> dict[str, float | None]:
     """This process's peak memory so far, in MiB: resident set (the kernel's ``ru_maxrss``,
-    KiB on Linux) and, on CUDA, the tensors' peak on the current device."""
+    KiB on Linux, bytes on macOS) and, on CUDA, the tensors' peak on the current device."""
     import resource
 
     import torch
 
     cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    per_mib = 2**20 if sys.platform == "darwin" else 1024
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / per_mib
     return {"peak_rss_mib": round(rss, 1),
             "peak_cuda_mib": None if cuda is None else round(cuda, 1)}
 

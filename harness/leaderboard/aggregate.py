@@ -108,7 +108,7 @@ def method_label(protocol: Protocol, record: RunRecord) -> str:
     return name
 
 
-def run_hours(runs: list[RunRecord]) -> str:
+def train_hours_cell(runs: list[RunRecord]) -> str:
     """Mean device-hours of one run's training (wall time x processes: GPUs, or CPU
     processes), in the unit of the device the runs used; "-" for external predictions."""
     trained = [r for r in runs if r.train is not None]
@@ -120,7 +120,7 @@ def run_hours(runs: list[RunRecord]) -> str:
     return f"{np.mean(hours):.3f} {unit or 'h (mixed devices)'}"
 
 
-def peak_memory(runs: list[RunRecord]) -> str:
+def peak_memory_cell(runs: list[RunRecord]) -> str:
     """The largest peak over the runs: GPU tensors where they ran on CUDA, else the
     process's resident memory; "-" where no run recorded it (older records)."""
     gpu = [r.train.peak_cuda_mib for r in runs if r.train and r.train.peak_cuda_mib is not None]
@@ -167,8 +167,8 @@ def reproduced(protocol: Protocol, records: list[RunRecord]) -> Reproduced:
         if protocol.task == "classification":
             row["target mean class acc"] = mean_se([m.mean_acc for m in t])
         row["selection"] = runs[0].selection.rule if runs[0].selection else "external"
-        row["train time per run"] = run_hours(runs)
-        row["peak memory"] = peak_memory(runs)
+        row["train time per run"] = train_hours_cell(runs)
+        row["peak memory"] = peak_memory_cell(runs)
         if len(t[0].classes) <= MAX_CLASS_COLUMNS:  # ImageNet's 1,000 stay in the records
             for i, cls in enumerate(t[0].classes):
                 row[cls] = mean_se([getattr(m, per_class)[i] for m in t])
