@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from harness import PROJECT_ROOT
 from harness.errors import HarnessError
-from harness.names import check_name
+from harness.names import UnknownNameError, check_name
 from harness.utils import stable_hash
 
 PROTOCOL_DIR = PROJECT_ROOT / "protocols"
@@ -148,6 +148,10 @@ class MethodSettings(_Strict):
     """A method's paper settings on this benchmark (e.g. the Calibrator's epsilon 0.01
     and DRN-26 on GTA5->Cityscapes); ``--set`` still overrides them."""
 
+    extends: str | None = _doc(
+        "another `[methods.NAME]` table of this file that this one starts from (a variant: "
+        "`suit_avgw` extends `suit`): its keys are read first and this table's are merged "
+        "over them, as a file over its `base`", default=None)
     backbone: str | None = _doc("the backbone the paper uses here", default=None)
     hparams: dict[str, Any] = _doc("the method's hyper-parameters", default_factory=dict)
     train: dict[str, Any] = _doc(
@@ -198,6 +202,13 @@ class Protocol(_Strict):
         "per-method paper settings on this benchmark, keyed by registered method name; "
         "`--set` still overrides them", default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_extends(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("methods"), dict):
+            data = {**data, "methods": resolve_extends(data["methods"])}
+        return data
+
     @model_validator(mode="after")
     def _metric_matches_task(self) -> "Protocol":
         expected = METRIC_OF_TASK[self.task]
@@ -243,6 +254,42 @@ class Protocol(_Strict):
             return self
         data = apply_overrides(self.model_dump(mode="json"), overrides, f"[methods.{method}]")
         return Protocol.model_validate(data)
+
+
+def resolve_extends(tables: dict) -> dict:
+    """``[methods.NAME]`` tables with each ``extends`` chain merged under the table.
+
+    The result keeps ``extends`` and resolving it again changes nothing, so a protocol
+    dumped and validated again (:meth:`Protocol.for_method`) stays the same.
+    """
+    out: dict = {}
+
+    def resolve(name: str, chain: tuple[str, ...]) -> Any:
+        table = tables[name]
+        if name not in out:
+            base = table.get("extends") if isinstance(table, dict) else None
+            if base is None:
+                out[name] = table
+            elif base in chain + (name,):
+                cycle = " -> ".join((*chain, name, base))
+                raise PydanticCustomError("method_extends", (
+                    f"methods.{name}.extends = {base!r}: the tables extend each other "
+                    f"({cycle}); remove one extends"))
+            elif base not in tables:
+                try:
+                    check_name("[methods] table", base, tables,
+                               prefix=f"methods.{name}.extends = {base!r}")
+                except UnknownNameError as exc:
+                    raise PydanticCustomError("method_extends", str(exc)) from None
+            else:
+                under = resolve(base, chain + (name,))
+                # A base that is not a table is the schema's error, reported as such.
+                out[name] = _merged(under, table) if isinstance(under, dict) else table
+        return out[name]
+
+    for name in tables:
+        resolve(name, ())
+    return out
 
 
 def protocol_names(directory: Path = PROTOCOL_DIR) -> list[str]:

@@ -201,3 +201,56 @@ def test_a_method_table_is_that_methods_identity_not_the_files(tmp_path):
     as_run = budgeted.for_method("st")
     assert as_run.train.iters == 600 and as_run.hash != plain.hash
     assert as_run.hash == load_protocol(str(DEFAULT), {"train.iters": 600}).hash
+
+
+
+#: A protocol file without [methods.*] tables, for tests that add their own.
+PLAIN = PROTOCOL_DIR / "digits_mnist_usps.toml"
+VARIANT_TABLES = """
+[methods.suit]
+hparams = { width = 16, blocks = 3 }
+train = { iters = 600, batch = 64 }
+
+[methods.suit_avgw]
+extends = "suit"
+hparams = { average_decay = 0.99 }
+train = { batch = 32 }
+"""
+SPELLED_OUT = """
+[methods.suit]
+hparams = { width = 16, blocks = 3 }
+train = { iters = 600, batch = 64 }
+
+[methods.suit_avgw]
+hparams = { width = 16, blocks = 3, average_decay = 0.99 }
+train = { iters = 600, batch = 32 }
+"""
+
+
+def test_a_variant_table_extends_its_base_key_by_key(tmp_path):
+    (tmp_path / "full").mkdir()
+    proto = load_protocol(str(write(tmp_path, PLAIN.read_text() + VARIANT_TABLES, PLAIN.stem)))
+    full = load_protocol(str(write(tmp_path / "full", PLAIN.read_text() + SPELLED_OUT,
+                                   PLAIN.stem)))
+    variant = proto.methods["suit_avgw"]
+    assert variant.extends == "suit"
+    assert variant.hparams == {"width": 16, "blocks": 3, "average_decay": 0.99}
+    assert variant.train == {"iters": 600, "batch": 32}
+    assert proto.methods["suit"].hparams == {"width": 16, "blocks": 3}
+    # As the table written out in full: the variant's runs keep their identity.
+    assert full.for_method("suit_avgw").hash == proto.for_method("suit_avgw").hash
+    assert full.methods["suit_avgw"].hparams == variant.hparams
+    # Dumped and validated again (as for_method does), the tables do not change.
+    assert proto.for_method("suit_avgw").methods == proto.methods
+
+
+@pytest.mark.parametrize("tables,expected", [
+    ('[methods.suit]\ntrain = { iters = 10 }\n[methods.suit_avgw]\nextends = "siut"\n',
+     "unknown [methods] table 'siut'. Did you mean 'suit'"),
+    ('[methods.suit]\nextends = "suit_avgw"\n[methods.suit_avgw]\nextends = "suit"\n',
+     "(suit -> suit_avgw -> suit)"),
+])
+def test_a_wrong_extends_names_the_key(tmp_path, tables, expected):
+    with pytest.raises(ProtocolError) as err:
+        load_protocol(str(write(tmp_path, PLAIN.read_text() + tables, PLAIN.stem)))
+    assert "extends = " in str(err.value) and expected in str(err.value)
