@@ -214,3 +214,22 @@ def test_a_job_whose_process_is_gone_without_ending_is_reported_interrupted(tmp_
     assert job_status(sweep, job, {"77_1": "PENDING"}).state == "pending"
     status = job_status(sweep, job, {})  # left the queue without ending: killed
     assert status.state == "failed" and "interrupted" in status.error
+
+
+def test_a_record_this_harness_cannot_read_is_named_not_called_missing(tmp_path, make_record):
+    """A job run by a newer checkout writes fields an older waiter does not know."""
+    (job,) = expand_all([(Grid(protocols=[P], methods=["source_only"]), "g")])
+    sweep = SweepDir(tmp_path / "sweep", create=True)
+    job_dir = sweep.job_dir(job.name)
+    write_job(job_dir, job, [], "none")
+    path = write_record(make_record(), job_dir / "records")
+    data = json.loads(path.read_text())
+    data["train"]["peak_future_mib"] = 1.0
+    path.write_text(json.dumps(data))
+    (job_dir / "attempt.json").write_text(json.dumps({"started": 1.0, "ended": 2.0,
+                                                      "error": None}))
+    status = job_status(sweep, job, {})
+    assert status.state == "failed"
+    assert "cannot read" in status.error and "peak_future_mib" in status.error
+    path.unlink()
+    assert job_status(sweep, job, {}).error == "exited without a record"
