@@ -112,30 +112,19 @@ def mark_submitted(job_dir: Path, executor: str, job_id: str, log: Path) -> None
                                              "submitit_log": str(log), "time": time.time()})
 
 
-def _record_files(job_dir: Path) -> list[Path]:
-    return sorted((job_dir / "records").glob("*/*.json"))
-
-
-def record_of(job_dir: Path) -> tuple[Path, RunRecord] | None:
-    """The job's valid record, if it finished (an invalid file counts as not finished)."""
-    for path in _record_files(job_dir):
+def record_of(job_dir: Path) -> tuple[tuple[Path, RunRecord] | None, str | None]:
+    """The job's valid record if it finished (an invalid file counts as not finished), and
+    else why a record it wrote cannot be read here: typically a newer harness ran the job
+    (a record field this one does not know)."""
+    problem = None
+    for path in sorted((job_dir / "records").glob("*/*.json")):
         try:
-            return path, load_record(path)
-        except RecordError:
-            continue
-    return None
-
-
-def unreadable_record(job_dir: Path) -> str | None:
-    """Why the job's record cannot be read here, if it wrote one: typically a newer
-    harness ran the job (a record field this one does not know)."""
-    for path in _record_files(job_dir):
-        try:
-            load_record(path)
+            return (path, load_record(path)), None
         except RecordError as exc:
-            return (f"wrote a record this harness cannot read ({exc}); if the job ran a "
-                    "newer checkout, run `harness sweep status` from that checkout")
-    return None
+            problem = problem or (
+                f"wrote a record this harness cannot read ({exc}); if the job ran a newer "
+                "checkout, run `harness sweep status` from that checkout")
+    return None, problem
 
 
 def last_line(path: Path) -> str:
@@ -235,7 +224,7 @@ class JobStatus:
 
 def job_status(sweep: SweepDir, job: Job, queue: dict[str, str]) -> JobStatus:
     job_dir = sweep.job_dir(job.name)
-    found = record_of(job_dir)
+    found, unreadable = record_of(job_dir)
     attempt = _read_json(job_dir / "attempt.json") or {}
     elapsed = (attempt.get("ended", time.time()) - attempt["started"]) if attempt else None
     if found is not None:
@@ -244,8 +233,7 @@ def job_status(sweep: SweepDir, job: Job, queue: dict[str, str]) -> JobStatus:
     job_id = submitted["job_id"] if submitted else None
     log = job_dir / "run.log"
     if "ended" in attempt:
-        error = (attempt["error"] or unreadable_record(job_dir)
-                 or "exited without a record")
+        error = attempt["error"] or unreadable or "exited without a record"
         return JobStatus(job, "failed", elapsed, error, log, job_id=job_id)
     if submitted is None:
         return JobStatus(job, "pending")

@@ -203,7 +203,6 @@ def test_a_method_table_is_that_methods_identity_not_the_files(tmp_path):
     assert as_run.hash == load_protocol(str(DEFAULT), {"train.iters": 600}).hash
 
 
-
 #: A protocol file without [methods.*] tables, for tests that add their own.
 PLAIN = PROTOCOL_DIR / "digits_mnist_usps.toml"
 VARIANT_TABLES = """
