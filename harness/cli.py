@@ -253,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:  # input the user can fix: one clear line, no traceback
         if os.environ.get("HARNESS_DEBUG"):
             raise
-        _console(stderr=True).print(f"error: {exc}", style="bold red", markup=False)
+        # soft_wrap: a path in the message is never broken across lines (copy, grep)
+        _console(stderr=True).print(f"error: {exc}", style="bold red", markup=False,
+                                    soft_wrap=True)
         return 2
 
 

@@ -12,6 +12,7 @@ from harness.checkpoints import (
     weights_source,
 )
 from harness.config import compile_config
+from harness.data.presence import require_dataset_folders
 from harness.outputs import cache_entry_lock, check_writable, work_dir_lock
 from harness.paths import FINAL_NAME, cache_entry_name
 from harness.pictures import digests, encode_pictures, write_pictures
@@ -25,12 +26,16 @@ from harness.utils import unwrap
 
 def execute(plan: RunPlan) -> tuple[RunRecord, Path | None]:
     """Train and evaluate; returns the record and where rank 0 wrote it."""
+    source_free = plan.method_cls.source_free
+    require_dataset_folders(plan, ("target",) if source_free else ("source", "target"))
     outputs = {"--work-dir": plan.work_dir, "--results-dir": plan.results_dir}
     if plan.method_cls.needs_source_model:
         outputs["the source-model cache ($HARNESS_CACHE)"] = plan.source_cache.parent
     check_writable(outputs)
     if plan.method_cls.needs_source_model:
         ensure_source_model(plan)
+    if source_free:  # after the cache: without source data its error names the command
+        require_dataset_folders(plan, ("source",))  # the source test split, for evaluation
     return train_and_record(plan)
 
 

@@ -67,8 +67,9 @@ def test_source_free_run_builds_only_the_source_test_split_after_training(tmp_pa
 
 
 def test_missing_source_model_without_source_data_names_the_command(tmp_path):
+    (tmp_path / "data" / "mnist").mkdir(parents=True)  # the target is there, the source not
     plan = make_plan("digits_svhn_mnist", "three_c_gan", None, 3, ["train.iters=2"],
-                     data_root=tmp_path / "empty", results_dir=tmp_path / "records",
+                     data_root=tmp_path / "data", results_dir=tmp_path / "records",
                      quiet=True)
     assert not plan.source_cache.exists()
     with pytest.raises(SourceModelMissingError) as err:

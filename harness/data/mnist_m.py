@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from harness.data.digit_readers import load_mnistm_npz
 from harness.data.simcam_splits import build_camera, id_range
+from harness.errors import DataError
 from harness.registry import DATASETS
 
 MNIST_M_TEST_FILE = "mnist_m_test.npz"
@@ -50,7 +51,7 @@ class MnistMCamera(Dataset):
         ids = id_range(id_ranges, split, where)
         images, labels = load_mnist_m_test(path)
         if ids.stop > len(labels):
-            raise ValueError(f"{where}: split {split!r} reaches id {ids.stop - 1} but the file "
+            raise DataError(f"{where}: split {split!r} reaches id {ids.stop - 1} but the file "
                              f"ends at {len(labels) - 1}; fix id_ranges in the protocol")
         pixels = torch.from_numpy(images[ids.start:ids.stop]).permute(0, 3, 1, 2).contiguous()
         camera_fn = build_camera(camera, where)

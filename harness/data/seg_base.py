@@ -26,7 +26,7 @@ from mmengine.dataset import BaseDataset
 from harness.data.classes import CITYSCAPES19_NAMES
 from harness.data.labelmaps import get_labelmap
 from harness.data.loading import LoadRGBImage, LoadSegLabel, PackSegSample
-from harness.errors import DataError
+from harness.errors import DataError, DataMissingError
 from harness.names import check_name
 from harness.registry import DATASETS, TRANSFORMS
 
@@ -223,15 +223,18 @@ class SegDataset(BaseDataset, metaclass=ABCMeta):
         data_list, problems = self.scan()
         errors = [p for p in problems if p.severity == "error"]
         if errors:
-            raise FileNotFoundError(
+            raise DataMissingError(
                 f"{self.NAME} {self.split} at {self.root}: {len(errors)} problem(s)\n"
                 + format_problems(errors)
             )
         if self.subset is not None:
             if self.subset > len(data_list):
-                raise ValueError(
+                raise DataError(
                     f"{self.NAME} {self.split}: subset={self.subset} but only "
-                    f"{len(data_list)} samples under {self.image_dir()}"
+                    f"{len(data_list)} samples under {self.image_dir()}. Fix: declare a "
+                    f"subset of at most {len(data_list)} (options.subset of the domain, or "
+                    "--set source.options.subset=N / target.options.subset=N), or add the "
+                    "missing files"
                 )
             data_list = data_list[: self.subset]
         return data_list[:: self.stride or 1]
