@@ -41,6 +41,29 @@ def save_final(model: torch.nn.Module, path: Path, meta: dict) -> Path:
     return path
 
 
+def weights_digest(state_dict: dict) -> str:
+    """sha256 of a state dict's tensors (names, dtypes, shapes, bytes, in order).
+
+    Equal for bitwise-equal weights, unlike the sha256 of a final weights file, which
+    also holds the writing run's meta (its record id): a source-only run retrained to
+    the same weights has a new run id but the same digest.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in state_dict.items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def file_weights_digest(path: Path) -> str:
+    """:func:`weights_digest` of a final weights file's tensors."""
+    blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return weights_digest(blob["state_dict"])
+
+
 def load_final_meta(path: Path) -> dict:
     """The metadata of a final weights file; tensors are memory-mapped, not read."""
     blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)

@@ -72,6 +72,11 @@ class SourceModel(_Strict):
     #: The record of the run that trained it; None for pretrained weights.
     run_id: str | None
     from_: str = Field(alias="from")
+    #: The cached weights' digest (:func:`harness.checkpoints.weights_digest`): equal to
+    #: ``train.weights_sha256`` of every source_only record that trained the same weights,
+    #: so the link survives a retrained cache entry (a new run id). None in records written
+    #: before it was kept (left out of the JSON, so those keep their content ids).
+    weights_sha256: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class WeightsSource(_Strict):
@@ -172,6 +177,10 @@ class TrainInfo(_Strict):
     #: Peak of ``torch.cuda.max_memory_allocated`` on rank 0's GPU in MiB (tensors only,
     #: not the allocator's cache); None on CPU.
     peak_cuda_mib: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    #: Digest of the final weights (``model_final.pth``, and the source-model cache entry a
+    #: plain source_only run fills): :func:`harness.checkpoints.weights_digest`. None in
+    #: records written before it was kept (left out of the JSON).
+    weights_sha256: str | None = Field(default=None, exclude_if=lambda v: v is None)
     #: The protocol's train settings as the run's harness version wrote them; kept
     #: untyped so that records outlive changes to the protocol schema.
     config: dict[str, Any]

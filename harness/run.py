@@ -5,10 +5,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.checkpoints import (
+    file_weights_digest,
     install_safe_loading,
     load_final_meta,
     resume_checkpoint,
     save_final,
+    weights_digest,
     weights_source,
 )
 from harness.config import compile_config
@@ -44,7 +46,8 @@ def _source_model(plan: RunPlan) -> dict:
     meta = load_final_meta(plan.source_cache)
     # The cache key, not the machine's path: records are shared.
     return {"cache_key": cache_entry_name(plan.source_cache),
-            "run_id": meta.get("run_id"), "from": meta.get("method")}
+            "run_id": meta.get("run_id"), "from": meta.get("method"),
+            "weights_sha256": file_weights_digest(plan.source_cache)}
 
 
 def save_pretrained_source(plan: RunPlan) -> None:
@@ -164,6 +167,7 @@ def _train_and_record(plan: RunPlan, extra_hooks: tuple[dict, ...]
         "selection": {"rule": p.selection.rule, "iter": picks[p.selection.rule],
                       "uses_target_labels": p.selection.rule == "oracle", "picks": picks},
         "train": {"iters": runner.iter, "wall_time_s": round(wall, 3), **peak_memory(),
+                  "weights_sha256": weights_digest(unwrap(model).state_dict()),
                   "config": p.train.model_dump(mode="json")},
         "metrics": val.domain_metrics(),
         "evaluations": val.points,

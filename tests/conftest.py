@@ -27,7 +27,7 @@ def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash=
                  method="m", uses_target_labels=False, classes=("a", "b"), task="classification",
                  subsets=None, overrides=None, effective_hash=None, hparams=None,
                  loaded_weights=None, as_written=None, dirty=None, wall_time_s=0.0,
-                 peak_rss_mib=None):
+                 peak_rss_mib=None, source_model=None, weights_sha256=None):
     """A valid synthetic record: accuracy and mean class accuracy ``acc`` (one decimal).
 
     Metrics are derived from a confusion matrix (1,000 samples, all of the first
@@ -35,7 +35,8 @@ def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash=
     protocol whose ``[methods.NAME]`` table the record follows (its effective hash and
     hyper-parameters), as ``harness run`` would write it. ``dirty``: the record's
     ``code.dirty`` (the run started from uncommitted code); ``wall_time_s``,
-    ``peak_rss_mib``: its training's cost.
+    ``peak_rss_mib``: its training's cost. ``source_model``: the record's
+    ``method.source_model``; ``weights_sha256``: its ``train.weights_sha256``.
     """
     import numpy as np
 
@@ -62,7 +63,7 @@ def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash=
                      "variant_of": None, "target_labels": False},
         "method": {"name": method, "hparams": hparams or {},
                    "uses_target_labels": uses_target_labels,
-                   "train_domains": ["source"], "source_model": None,
+                   "train_domains": ["source"], "source_model": source_model,
                    "loaded_weights": loaded_weights or {}},
         "backbone": {"name": "lenet", "options": {}, "params": 1},
         "seed": seed, "code": {"version": "0", "git_sha": None, "dirty": dirty},
@@ -72,7 +73,7 @@ def _make_record(seed=0, acc=50.0, name="digits_mnist_optdigits", protocol_hash=
         "classes": {"name": "c", "version": "1", "fingerprint": "f", "subsets": []},
         "selection": {"rule": "last", "iter": 1, "uses_target_labels": False},
         "train": {"iters": 1, "wall_time_s": wall_time_s, "peak_rss_mib": peak_rss_mib,
-                  "config": {}},
+                  "weights_sha256": weights_sha256, "config": {}},
         "metrics": {"target": dom, "source": dom},
     })
 

@@ -51,3 +51,48 @@ def test_method_budget_does_not_change_the_source_model(tmp_path, monkeypatch):
     quick = make_plan(str(proto_file), "st", None, 0, ["train.iters=7"])
     assert quick.protocol.train.iters == 7 and quick.source_protocol.train.iters == 7
     assert quick.source_cache != plain.source_cache
+
+
+def test_weights_digest_is_the_tensors_not_the_file(tmp_path):
+    from harness.checkpoints import file_weights_digest, save_final, weights_digest
+
+    torch.manual_seed(0)
+    net = LeNet(num_classes=10, in_channels=1)
+    holder = torch.nn.Module()
+    holder.net = net
+    digest = weights_digest(holder.state_dict())
+    # Two files with the same tensors and different meta (another run id): same digest.
+    a = save_final(holder, tmp_path / "a.pth", {"run_id": "first"})
+    b = save_final(holder, tmp_path / "b.pth", {"run_id": "second"})
+    assert a.read_bytes() != b.read_bytes()
+    assert file_weights_digest(a) == file_weights_digest(b) == digest
+    # One value one ulp away, or the same values under another dtype: another digest.
+    with torch.no_grad():
+        net.head.bias[3] = torch.nextafter(net.head.bias[3], torch.tensor(1.0))
+    assert weights_digest(holder.state_dict()) != digest
+    doubled = {k: v.double() for k, v in holder.state_dict().items()}
+    assert weights_digest(doubled) != weights_digest(holder.state_dict())
+
+
+def test_a_method_record_names_its_source_model_by_the_weights_digest(tmp_path, monkeypatch,
+                                                                       tiny_sets):
+    """The digest a method records for its source model is the one the source_only run
+    recorded for the weights it put in the cache, and the file's own."""
+    from harness.checkpoints import file_weights_digest
+    from harness.run import execute
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    common = dict(results_dir=tmp_path / "records", quiet=True)
+    source, _ = execute(make_plan("digits_mnist_optdigits", "source_only", None, 0, tiny_sets,
+                                  work_dir=tmp_path / "so", **common))
+    plan = make_plan("digits_mnist_optdigits", "st", None, 0, tiny_sets,
+                     work_dir=tmp_path / "st", **common)
+    adapted, _ = execute(plan)
+    digest = source.train.weights_sha256
+    assert len(digest) == 64
+    assert adapted.method.source_model.weights_sha256 == digest
+    assert adapted.method.source_model.run_id == source.run_id
+    assert file_weights_digest(plan.source_cache) == digest
+    assert file_weights_digest(tmp_path / "so" / "model_final.pth") == digest
+    assert adapted.train.weights_sha256 == file_weights_digest(tmp_path / "st" /
+                                                               "model_final.pth") != digest

@@ -186,3 +186,24 @@ def reproduced(protocol: Protocol, records: list[RunRecord]) -> Reproduced:
     classes = [c for c in records[0].metrics["target"].classes if c in df.columns]
     df = df[[c for c in df.columns if c not in classes] + classes]
     return Reproduced(df.fillna("-"), points)
+
+
+def foreign_source_models(records: list[RunRecord]) -> list[RunRecord]:
+    """Runs that started from a trained source model other than the listed source_only run
+    of their backbone and seed: matched by weights digest where both records keep it (a
+    retrained cache entry has a new run id, the same digest), else by run id."""
+    sources = {(r.backbone.name, r.seed): r for r in records if r.method.name == "source_only"}
+    foreign = []
+    for record in records:
+        used = record.method.source_model
+        if used is None or used.run_id is None:  # none, or pretrained weights
+            continue
+        source = sources.get((record.backbone.name, record.seed))
+        if source is None:
+            foreign.append(record)
+        elif used.weights_sha256 and source.train.weights_sha256:
+            if used.weights_sha256 != source.train.weights_sha256:
+                foreign.append(record)
+        elif used.run_id != source.run_id:
+            foreign.append(record)
+    return sorted(foreign, key=lambda r: (r.method.name, r.seed))

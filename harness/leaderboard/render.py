@@ -4,6 +4,7 @@ import pandas as pd
 
 from harness import selection
 from harness.evaluation.metrics import MISSING_RULE
+from harness.leaderboard.aggregate import foreign_source_models
 from harness.leaderboard.reported import reported_table
 from harness.leaderboard.selection_tables import collapsed_seeds, rule_table, validator_table
 from harness.protocol import Protocol
@@ -67,10 +68,13 @@ def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[Run
         uncommitted = sorted((r for r in records if r.code.dirty),
                              key=lambda r: (r.method.name, r.seed))
         if uncommitted:
-            runs = ", ".join(f"{escape(r.method.name)} seed {r.seed} (`{r.run_id}`)"
-                             for r in uncommitted)
             lines += ["", f"Started from uncommitted code (`code.dirty` in the record: the "
-                          f"commit it names is not exactly what ran): {runs}."]
+                          f"commit it names is not exactly what ran): {_named(uncommitted)}."]
+        foreign = foreign_source_models(records)
+        if foreign:
+            lines += ["", "Started from a source model that is not the listed source_only "
+                          "run of their seed (neither its weights digest nor, where the "
+                          f"records lack one, its run id matches): {_named(foreign)}."]
         if any(r.method.source_free for r in records):
             lines += ["", "Rows marked source-free adapted without source data (the source "
                           "model's weights and unlabeled target data only); their source "
@@ -90,6 +94,11 @@ def render_page(protocol: Protocol, records: list[RunRecord], excluded: list[Run
                   markdown_table(reported)]
     lines += ["", MISSING_RULE, ""]
     return "\n".join(lines)
+
+
+def _named(records: list[RunRecord]) -> str:
+    """Runs as "method seed S (`run id`)", for the page's provenance lines."""
+    return ", ".join(f"{escape(r.method.name)} seed {r.seed} (`{r.run_id}`)" for r in records)
 
 
 def selection_section(protocol: Protocol, records: list[RunRecord]) -> list[str]:

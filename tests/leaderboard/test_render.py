@@ -66,6 +66,30 @@ def test_protocol_notes_are_the_pages_findings_and_not_its_identity(tmp_path):
     assert "## Findings" not in render_page(plain, [], [], pd.DataFrame())
 
 
+def test_runs_from_another_source_model_are_named_on_the_page(tmp_path, make_record):
+    """By weights digest where both records keep one (a retrained cache entry keeps its
+    digest under a new run id), else by run id."""
+    digits = [str(i) for i in range(10)]
+
+    def run(seed, method, digest=None, source=None):
+        used = None if source is None else {"cache_key": "k", "from": "source_only", **source}
+        record = make_record(seed, 70.0 + seed, protocol_hash=DIGITS.hash, method=method,
+                             classes=digits, source_model=used, weights_sha256=digest)
+        write_record(record, tmp_path)
+        return record
+
+    so = [run(0, "source_only", "a" * 64), run(1, "source_only", "b" * 64),
+          run(2, "source_only")]
+    other = "0" * 16
+    run(0, "st", source={"run_id": other, "weights_sha256": "a" * 64})  # retrained: same
+    moved = run(1, "st", source={"run_id": so[1].run_id, "weights_sha256": "d" * 64})
+    unknown = run(2, "st", source={"run_id": other, "weights_sha256": "c" * 64})
+    run(2, "cbst", source={"run_id": so[2].run_id})  # no digests: the run id matches
+    page = build_pages(tmp_path)[0]["digits_mnist_optdigits.md"]
+    (line,) = [x for x in page.splitlines() if "not the listed source_only run" in x]
+    assert line.endswith(f"st seed 1 (`{moved.run_id}`), st seed 2 (`{unknown.run_id}`).")
+
+
 def test_runs_from_uncommitted_code_are_named_on_the_page(tmp_path, make_record, digits_runs):
     digits_runs(tmp_path)
     assert "uncommitted code" not in build_pages(tmp_path)[0]["digits_mnist_optdigits.md"]
