@@ -233,3 +233,25 @@ def test_a_record_this_harness_cannot_read_is_named_not_called_missing(tmp_path,
     assert "cannot read" in status.error and "peak_future_mib" in status.error
     path.unlink()
     assert job_status(sweep, job, {}).error == "exited without a record"
+
+
+def test_the_reference_sweep_file_makes_exactly_the_committed_leaderboard_rows():
+    """`sweeps/digits_reference.toml` reproduces every committed row of its protocols, and
+    each of its jobs has its committed record: one command remakes the digits leaderboards."""
+    from harness import PROJECT_ROOT
+    from harness.leaderboard.aggregate import split_runs
+    from harness.protocol import load_protocol
+    from harness.results import load_records
+
+    sweep = load_sweep_file(PROJECT_ROOT / "sweeps" / "digits_reference.toml")
+    jobs = expand_all([(g, f"grid {i}") for i, g in enumerate(sweep.grid)])
+    assert not any(job.sets for job in jobs)  # every protocol as written
+    planned = {(j.protocol, j.method, j.backbone, j.seed) for j in jobs}
+    records, problems = load_records(PROJECT_ROOT / "results" / "runs")
+    assert not problems
+    committed = set()
+    for name in {j.protocol for j in jobs}:
+        rows, _ = split_runs(load_protocol(name), records)
+        committed |= {(r.protocol.name, r.method.name, r.backbone.name, r.seed) for r in rows}
+    assert sorted(planned - committed) == []  # a job without its committed record
+    assert sorted(committed - planned) == []  # a row the sweep file would not remake
