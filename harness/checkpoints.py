@@ -58,10 +58,11 @@ def weights_digest(state_dict: dict) -> str:
     return digest.hexdigest()
 
 
-def file_weights_digest(path: Path) -> str:
-    """:func:`weights_digest` of a final weights file's tensors."""
+def final_meta_and_digest(path: Path) -> tuple[dict, str]:
+    """A final weights file's metadata and :func:`weights_digest` of its tensors, from one
+    (memory-mapped) load."""
     blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    return weights_digest(blob["state_dict"])
+    return blob.get("meta", {}), weights_digest(blob["state_dict"])
 
 
 def load_final_meta(path: Path) -> dict:

@@ -5,9 +5,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.checkpoints import (
-    file_weights_digest,
+    final_meta_and_digest,
     install_safe_loading,
-    load_final_meta,
     resume_checkpoint,
     save_final,
     weights_digest,
@@ -43,11 +42,11 @@ def execute(plan: RunPlan) -> tuple[RunRecord, Path | None]:
 
 def _source_model(plan: RunPlan) -> dict:
     """Which cached source-only run a method started from (its record's run id)."""
-    meta = load_final_meta(plan.source_cache)
+    meta, digest = final_meta_and_digest(plan.source_cache)
     # The cache key, not the machine's path: records are shared.
     return {"cache_key": cache_entry_name(plan.source_cache),
             "run_id": meta.get("run_id"), "from": meta.get("method"),
-            "weights_sha256": file_weights_digest(plan.source_cache)}
+            "weights_sha256": digest}
 
 
 def save_pretrained_source(plan: RunPlan) -> None:

@@ -54,7 +54,7 @@ def test_method_budget_does_not_change_the_source_model(tmp_path, monkeypatch):
 
 
 def test_weights_digest_is_the_tensors_not_the_file(tmp_path):
-    from harness.checkpoints import file_weights_digest, save_final, weights_digest
+    from harness.checkpoints import final_meta_and_digest, save_final, weights_digest
 
     torch.manual_seed(0)
     net = LeNet(num_classes=10, in_channels=1)
@@ -65,7 +65,9 @@ def test_weights_digest_is_the_tensors_not_the_file(tmp_path):
     a = save_final(holder, tmp_path / "a.pth", {"run_id": "first"})
     b = save_final(holder, tmp_path / "b.pth", {"run_id": "second"})
     assert a.read_bytes() != b.read_bytes()
-    assert file_weights_digest(a) == file_weights_digest(b) == digest
+    (meta_a, digest_a), (meta_b, digest_b) = map(final_meta_and_digest, (a, b))
+    assert meta_a["run_id"] == "first" and meta_b["run_id"] == "second"
+    assert digest_a == digest_b == digest
     # One value one ulp away, or the same values under another dtype: another digest.
     with torch.no_grad():
         net.head.bias[3] = torch.nextafter(net.head.bias[3], torch.tensor(1.0))
@@ -78,7 +80,7 @@ def test_a_method_record_names_its_source_model_by_the_weights_digest(tmp_path, 
                                                                        tiny_sets):
     """The digest a method records for its source model is the one the source_only run
     recorded for the weights it put in the cache, and the file's own."""
-    from harness.checkpoints import file_weights_digest
+    from harness.checkpoints import final_meta_and_digest
     from harness.run import execute
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
@@ -92,7 +94,10 @@ def test_a_method_record_names_its_source_model_by_the_weights_digest(tmp_path, 
     assert len(digest) == 64
     assert adapted.method.source_model.weights_sha256 == digest
     assert adapted.method.source_model.run_id == source.run_id
-    assert file_weights_digest(plan.source_cache) == digest
-    assert file_weights_digest(tmp_path / "so" / "model_final.pth") == digest
-    assert adapted.train.weights_sha256 == file_weights_digest(tmp_path / "st" /
-                                                               "model_final.pth") != digest
+    def file_digest(path):
+        return final_meta_and_digest(path)[1]
+
+    assert file_digest(plan.source_cache) == digest
+    assert file_digest(tmp_path / "so" / "model_final.pth") == digest
+    assert adapted.train.weights_sha256 == file_digest(tmp_path / "st" / "model_final.pth")
+    assert adapted.train.weights_sha256 != digest

@@ -193,17 +193,16 @@ def foreign_source_models(records: list[RunRecord]) -> list[RunRecord]:
     of their backbone and seed: matched by weights digest where both records keep it (a
     retrained cache entry has a new run id, the same digest), else by run id."""
     sources = {(r.backbone.name, r.seed): r for r in records if r.method.name == "source_only"}
-    foreign = []
-    for record in records:
-        used = record.method.source_model
-        if used is None or used.run_id is None:  # none, or pretrained weights
-            continue
-        source = sources.get((record.backbone.name, record.seed))
+
+    def same(used, source) -> bool:
         if source is None:
-            foreign.append(record)
-        elif used.weights_sha256 and source.train.weights_sha256:
-            if used.weights_sha256 != source.train.weights_sha256:
-                foreign.append(record)
-        elif used.run_id != source.run_id:
-            foreign.append(record)
+            return False
+        if used.weights_sha256 and source.train.weights_sha256:
+            return used.weights_sha256 == source.train.weights_sha256
+        return used.run_id == source.run_id
+
+    foreign = [r for r in records
+               if r.method.source_model is not None
+               and r.method.source_model.run_id is not None  # None: pretrained weights
+               and not same(r.method.source_model, sources.get((r.backbone.name, r.seed)))]
     return sorted(foreign, key=lambda r: (r.method.name, r.seed))
