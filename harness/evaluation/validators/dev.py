@@ -1,5 +1,8 @@
 """Deep embedded validation (You et al., ICML 2019): the estimated target risk, lower is better."""
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 from sklearn.base import clone
@@ -108,8 +111,20 @@ class DeepEmbeddedValidation(Validator):
             raise ValueError(f"validator 'dev' needs at least {self.folds} labelled source "
                              "samples and one target sample")
         features, losses = source[:, :-1].numpy(), source[:, -1].numpy()
+        folds = list(KFold(self.folds, shuffle=True, random_state=self.seed).split(features))
+
+        def fold_weights(fold):
+            fit, held = fold
+            return dev_weights(features[fit], target.numpy(), features[held],
+                               self.domain_classifier)
+
+        # The folds' fits are independent: side by side on the process's cores. The one-thread
+        # BLAS limit is taken here, before the threads start: threadpoolctl's limit is
+        # process-wide, and a fit that ended first would lift it under the others (more BLAS
+        # threads give other weights).
         weights = np.empty(len(features))
-        for fit, held in KFold(self.folds, shuffle=True, random_state=self.seed).split(features):
-            weights[held] = dev_weights(features[fit], target.numpy(), features[held],
-                                        self.domain_classifier)
+        with (threadpool_limits(1),
+              ThreadPoolExecutor(min(self.folds, len(os.sched_getaffinity(0)))) as pool):
+            for (_, held), part in zip(folds, pool.map(fold_weights, folds), strict=True):
+                weights[held] = part
         return dev_risk(weights, losses)

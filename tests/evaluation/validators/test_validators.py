@@ -7,8 +7,11 @@ import pytest
 import torch
 from scipy.linalg import svdvals
 from scipy.stats import entropy as scipy_entropy
+from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
 
 from harness.evaluation.validators import VALIDATORS, build_validator
+from harness.evaluation.validators.dev import dev_risk, dev_weights
 from harness.utils import IGNORE_INDEX
 
 
@@ -121,3 +124,26 @@ def test_dev_estimates_the_shifted_target_risk():
              "source_labels": torch.zeros(n, dtype=torch.int64)}
     assert float(loss.mean()) == pytest.approx(1.0, abs=0.06)
     assert _score("dev", _cut(batch, [1000] * 4)) == pytest.approx(1.25, abs=0.1)
+
+
+def test_dev_folds_fit_side_by_side_give_the_weights_of_one_after_another():
+    # The score fits its folds in threads: each fold's weights land on its own rows, every
+    # time, equal to a plain loop over the folds on one BLAS thread. 500-wide features make
+    # the fits BLAS-bound.
+    g = torch.Generator().manual_seed(5)
+    n, width = 300, 500
+    batch = {"source_features": torch.randn(n, width, generator=g, dtype=torch.float64),
+             "target_features": torch.randn(2 * n, width, generator=g, dtype=torch.float64) + 0.2,
+             "source_probs": _probs(n, 3, 6),
+             "source_labels": torch.randint(0, 3, (n,), generator=g)}
+    validator = build_validator("dev")
+    features = batch["source_features"].numpy()
+    losses = -batch["source_probs"].gather(1, batch["source_labels"][:, None]).log()[:, 0].numpy()
+    weights = np.empty(n)
+    with threadpool_limits(1):
+        for fit, held in KFold(3, shuffle=True, random_state=0).split(features):
+            weights[held] = dev_weights(features[fit], batch["target_features"].numpy(),
+                                        features[held], validator.domain_classifier)
+    expected = dev_risk(weights, losses)
+    for _ in range(3):
+        assert _score("dev", [batch]) == expected
