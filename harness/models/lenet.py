@@ -12,6 +12,21 @@ from harness.models.base import Backbone, InputNorm
 from harness.registry import MODELS
 
 
+class _MaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d`` whose CPU forward without autograd pools a channels-last copy.
+
+    PyTorch's channels-first CPU max-pooling is not vectorised: 23 ms against 8 ms for a
+    500-digit evaluation batch after the first convolution, copies included. The maxima are
+    the same numbers. Training keeps the plain kernel: there the copies and the backward
+    pass cost what the forward saves (README, performance).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cpu and not torch.is_grad_enabled():
+            return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+        return super().forward(x)
+
+
 class _DigitClassifier(Backbone):
     """``features`` (convolutions and the penultimate fully connected layer), then a linear
     ``head``, as CyCADA's ``conv_params``/``fc_params`` and ``classifier``."""
@@ -41,11 +56,11 @@ class LeNet(_DigitClassifier):
         self.in_channels = in_channels
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 20, kernel_size=5),
-            nn.MaxPool2d(2),
+            _MaxPool2d(2),
             nn.ReLU(),
             nn.Conv2d(20, 50, kernel_size=5),
             nn.Dropout2d(p=0.5),
-            nn.MaxPool2d(2),
+            _MaxPool2d(2),
             nn.ReLU(),
             nn.Flatten(),
             nn.Linear(50 * 4 * 4, 500),
