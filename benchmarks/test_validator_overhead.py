@@ -27,9 +27,7 @@ GROUP = "evaluation-point-digits"
 def _val_loop(tmp_path, sets):
     plan = make_plan("digits_mnist_optdigits", "source_only", None, 0,
                      ["train.iters=1", "eval.points=1", *sets], work_dir=tmp_path, quiet=True)
-    loop = Runner.from_cfg(compile_config(plan)).val_loop
-    loop.run()  # warm-up; builds the source-validation loader
-    return loop
+    return Runner.from_cfg(compile_config(plan)).val_loop
 
 
 def _plain_then_validators_images(plain, full):
@@ -38,7 +36,7 @@ def _plain_then_validators_images(plain, full):
     model = unwrap(full.runner.model)
     model.eval()
     for domain, loader in (("target", full.target_val), ("source", full.loaders["source_val"])):
-        for _ in validate._batches(model, loader, domain, 0, None, False):
+        for _ in validate.validator_batches(model, loader, domain, 0, None, False):
             pass
 
 
@@ -53,6 +51,7 @@ def test_evaluation_point_without_validators(benchmark, tmp_path):
 def test_evaluation_point_reading_the_validators_images(benchmark, tmp_path):
     plain = _val_loop(tmp_path / "plain", ["selection.validators=[]"])
     full = _val_loop(tmp_path / "full", [])
+    full.run()  # builds its source-validation loader, which the reading case borrows
     benchmark.pedantic(_plain_then_validators_images, args=(plain, full), rounds=3,
                        warmup_rounds=1)
 

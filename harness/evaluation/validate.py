@@ -27,7 +27,8 @@ def build(names, method, exposes_features: bool, source_val: bool) -> list:
     return check_validators(names, exposed_keys(exposes_features, source_val), method)
 
 
-def _batches(model, loader, domain: str, pixels: int, generator, fp16: bool):
+def validator_batches(model, loader, domain: str, pixels: int, generator, fp16: bool):
+    """The model's forward pass over ``loader`` as validators read it, batch by batch."""
     for batch in loader:
         data = model.data_preprocessor(batch, False)
         with torch.no_grad(), autocast(enabled=fp16):
@@ -60,7 +61,7 @@ def scores(model, names, target_loader, source_loader, selection: dict,
             continue
         # The same pixels at every evaluation point: scores differ by the model only.
         generator = torch.Generator().manual_seed(selection.get("seed", 0))
-        for batch in _batches(model, loader, domain, pixels, generator, fp16):
+        for batch in validator_batches(model, loader, domain, pixels, generator, fp16):
             for validator in readers:
                 validator.update(batch)
     out = {}

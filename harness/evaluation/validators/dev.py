@@ -124,7 +124,7 @@ class DeepEmbeddedValidation(Validator):
         # threads give other weights).
         weights = np.empty(len(features))
         with (threadpool_limits(1),
-              ThreadPoolExecutor(min(self.folds, len(os.sched_getaffinity(0)))) as pool):
+              ThreadPoolExecutor(min(self.folds, os.cpu_count() or 1)) as pool):
             for (_, held), part in zip(folds, pool.map(fold_weights, folds), strict=True):
                 weights[held] = part
         return dev_risk(weights, losses)
