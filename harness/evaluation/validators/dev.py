@@ -1,5 +1,6 @@
 """Deep embedded validation (You et al., ICML 2019): the estimated target risk, lower is better."""
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from harness.evaluation.validators.base import Validator, probabilities, register
 from harness.evaluation.validators.sampling import Reservoir
@@ -18,6 +19,23 @@ from harness.utils import IGNORE_INDEX
 
 #: Probabilities are clipped here before the log, as skada's cross-entropy does.
 EPS = 1e-15
+
+
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
+    """The process's BLAS and OpenMP pools, found once.
+
+    ``threadpool_limits`` scans the loaded libraries on every call: 5-20 ms, and a score
+    takes the limit four times (about a quarter of a digits DEV score). The fit's libraries
+    (numpy, scipy, scikit-learn, imported above) are loaded before the first score, so
+    one scan finds them.
+    """
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context in which every BLAS and OpenMP pool of the process runs one thread."""
+    return _thread_pools().limit(limits=1)
 
 
 def dev_weights(fit_source: np.ndarray, target: np.ndarray, eval_source: np.ndarray,
@@ -31,7 +49,7 @@ def dev_weights(fit_source: np.ndarray, target: np.ndarray, eval_source: np.ndar
     """
     # A fit on a few thousand rows: BLAS threads only contend with the evaluation's own
     # (ten times slower on 2 busy cores); one thread gives the same weights.
-    with threadpool_limits(1):
+    with one_blas_thread():
         classifier = clone(classifier).fit(
             np.concatenate([fit_source, target]),
             np.r_[np.ones(len(fit_source)), np.zeros(len(target))],
@@ -123,7 +141,7 @@ class DeepEmbeddedValidation(Validator):
         # process-wide, and a fit that ended first would lift it under the others (more BLAS
         # threads give other weights).
         weights = np.empty(len(features))
-        with (threadpool_limits(1),
+        with (one_blas_thread(),
               ThreadPoolExecutor(min(self.folds, os.cpu_count() or 1)) as pool):
             for (_, held), part in zip(folds, pool.map(fold_weights, folds), strict=True):
                 weights[held] = part

@@ -8,10 +8,10 @@ import torch
 from scipy.linalg import svdvals
 from scipy.stats import entropy as scipy_entropy
 from sklearn.model_selection import KFold
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from harness.evaluation.validators import VALIDATORS, build_validator
-from harness.evaluation.validators.dev import dev_risk, dev_weights
+from harness.evaluation.validators.dev import dev_risk, dev_weights, one_blas_thread
 from harness.utils import IGNORE_INDEX
 
 
@@ -124,6 +124,18 @@ def test_dev_estimates_the_shifted_target_risk():
              "source_labels": torch.zeros(n, dtype=torch.int64)}
     assert float(loss.mean()) == pytest.approx(1.0, abs=0.06)
     assert _score("dev", _cut(batch, [1000] * 4)) == pytest.approx(1.25, abs=0.1)
+
+
+def test_one_blas_thread_limits_every_pool_threadpoolctl_finds_and_restores_them():
+    # The limit is built from one scan of the loaded libraries, kept for the process; it
+    # must still hold every pool a fresh scan finds (torch's OpenMP among them).
+    before = {(p["filepath"], p["num_threads"]) for p in threadpool_info()}
+    with one_blas_thread():
+        assert {p["num_threads"] for p in threadpool_info()} == {1}
+        with one_blas_thread():
+            pass
+        assert {p["num_threads"] for p in threadpool_info()} == {1}
+    assert {(p["filepath"], p["num_threads"]) for p in threadpool_info()} == before
 
 
 def test_dev_folds_fit_side_by_side_give_the_weights_of_one_after_another():
