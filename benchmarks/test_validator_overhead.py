@@ -1,13 +1,15 @@
-"""One evaluation point on digits with and without the protocol's validators, side by side.
+"""One evaluation point on digits with and without validators, side by side.
 
-The selection target: validators add at most 25% to an evaluation point. Three
-cases evaluate the same model (LeNet, digits_mnist_optdigits):
+The selection target: validators add at most 25% to an evaluation point. The cases
+evaluate the same model (LeNet, digits_mnist_optdigits):
 
 - plain: target test and source test (1,600 images), no validator;
 - reading: the same, plus the forward passes the validators need (the 1,197
-  unlabeled optdigits images and the 400 source-validation digits), no score;
-- validators: a full evaluation point with entropy, IM, BNM, SND and DEV.
+  unlabeled optdigits images, and for DEV the 400 source-validation digits), no score;
+- validators: a full evaluation point with those validators.
 
+Two validator sets: the protocol's five (entropy, IM, BNM, SND, DEV) and the four that
+read only target data (the set of the protocols without a source-validation split).
 validators / plain is what a run pays for selection; validators / reading is what
 the validators' computation adds to a pass over the images the protocol declares
 for evaluation (their number is a protocol setting, ``selection.target_val_size``).
@@ -23,41 +25,53 @@ from harness.utils import unwrap
 
 GROUP = "evaluation-point-digits"
 
+#: name -> (validators, the domains their forward passes read)
+SETS = {
+    "five": (["entropy", "im", "bnm", "snd", "dev"], ("target", "source")),
+    "target_only": (["entropy", "im", "bnm", "snd"], ("target",)),
+}
 
-def _val_loop(tmp_path, sets):
+
+def _val_loop(tmp_path, validators):
+    sets = [f"selection.validators={validators!r}".replace("'", '"')]
     plan = make_plan("digits_mnist_optdigits", "source_only", None, 0,
                      ["train.iters=1", "eval.points=1", *sets], work_dir=tmp_path, quiet=True)
     return Runner.from_cfg(compile_config(plan)).val_loop
 
 
-def _plain_then_validators_images(plain, full):
+def _plain_then_validators_images(plain, full, domains):
     """A plain point, then the forward passes ``validate.scores`` makes, no validator fed."""
     plain.run()
     model = unwrap(full.runner.model)
     model.eval()
-    for domain, loader in (("target", full.target_val), ("source", full.loaders["source_val"])):
-        for _ in validate.validator_batches(model, loader, domain, 0, None, False):
+    loaders = {"target": full.target_val, "source": full.loaders["source_val"]}
+    for domain in domains:
+        for _ in validate.validator_batches(model, loaders[domain], domain, 0, None, False):
             pass
 
 
 @pytest.mark.benchmark(group=GROUP)
 def test_evaluation_point_without_validators(benchmark, tmp_path):
-    loop = _val_loop(tmp_path / "plain", ["selection.validators=[]"])
-    benchmark.pedantic(loop.run, rounds=3, warmup_rounds=1)
+    loop = _val_loop(tmp_path / "plain", [])
+    benchmark.pedantic(loop.run, rounds=10, warmup_rounds=2)
     assert "validators" not in loop.points[-1]
 
 
 @pytest.mark.benchmark(group=GROUP)
-def test_evaluation_point_reading_the_validators_images(benchmark, tmp_path):
-    plain = _val_loop(tmp_path / "plain", ["selection.validators=[]"])
-    full = _val_loop(tmp_path / "full", [])
+@pytest.mark.parametrize("validators", SETS)
+def test_evaluation_point_reading_the_validators_images(benchmark, tmp_path, validators):
+    names, domains = SETS[validators]
+    plain = _val_loop(tmp_path / "plain", [])
+    full = _val_loop(tmp_path / "full", names)
     full.run()  # builds its source-validation loader, which the reading case borrows
-    benchmark.pedantic(_plain_then_validators_images, args=(plain, full), rounds=3,
-                       warmup_rounds=1)
+    benchmark.pedantic(_plain_then_validators_images, args=(plain, full, domains), rounds=10,
+                       warmup_rounds=2)
 
 
 @pytest.mark.benchmark(group=GROUP)
-def test_evaluation_point_with_validators(benchmark, tmp_path):
-    loop = _val_loop(tmp_path / "validators", [])
-    benchmark.pedantic(loop.run, rounds=3, warmup_rounds=1)
-    assert set(loop.points[-1]["validators"]) == {"entropy", "im", "bnm", "snd", "dev"}
+@pytest.mark.parametrize("validators", SETS)
+def test_evaluation_point_with_validators(benchmark, tmp_path, validators):
+    names, _ = SETS[validators]
+    loop = _val_loop(tmp_path / "validators", names)
+    benchmark.pedantic(loop.run, rounds=10, warmup_rounds=2)
+    assert set(loop.points[-1]["validators"]) == set(names)
