@@ -148,9 +148,11 @@ def cmd_run(args) -> int:
     plan = _plan(args, results_dir=args.results_dir, resume=args.resume,
                  quiet=args.quiet or args.dump_config)
     if args.dump_config:
+        from mmengine.config import Config
+
         from harness.config import compile_config
 
-        print(compile_config(plan).pretty_text)
+        print(Config(compile_config(plan).to_dict()).pretty_text)  # yapf-formatted to read
         return 0
     from harness.run import execute
     from harness.summary import print_summary

@@ -17,26 +17,6 @@ from harness.paths import SELECTED_NAME
 from harness.plan import RunPlan
 
 
-class RunConfig(Config):
-    """A Config that formats its text once while its content stays the same.
-
-    mmengine formats the whole config with yapf (about a second for a run's config) when
-    the runner starts, when it dumps the config into the work dir and again into every
-    checkpoint's metadata: 8 % of the embedded default run. The text is kept with a copy
-    of the content it was made from, and made again when the content has changed.
-    """
-
-    @property
-    def pretty_text(self) -> str:
-        content = self.to_dict()
-        cached = self.__dict__.get("_harness_text")
-        if cached is None or cached[0] != content:
-            cached = (content, super().pretty_text)
-            # Config routes attribute writes into its content; this one is the object's own.
-            object.__setattr__(self, "_harness_text", cached)
-        return cached[1]
-
-
 def train_pipeline(train) -> list[dict]:
     """Random shorter-edge resize, crop and flip (mmcv/mmseg transforms), as declared."""
     steps = []
@@ -291,4 +271,8 @@ def compile_config(plan: RunPlan) -> Config:
         "resume": plan.resume,
         "log_level": "WARNING",
     }
-    return RunConfig(cfg)
+    # mmengine formats the config's text with yapf for the run's log, the copy in the work
+    # dir and every checkpoint's metadata: about a second of the embedded default run.
+    # Unformatted it is the same Python (it loads back to the same content: tested);
+    # `harness run --dump-config` formats it for reading.
+    return Config(cfg, format_python_code=False)

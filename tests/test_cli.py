@@ -3,9 +3,12 @@ import subprocess
 import sys
 
 import pytest
+from mmengine.config import Config
 
 from harness import catalog
 from harness.cli import main
+from harness.config import compile_config
+from harness.plan import make_plan
 
 
 def _modules_after(code: str) -> set[str]:
@@ -83,6 +86,14 @@ def test_dump_config_reflects_protocol_and_overrides(capsys):
     assert "max_iters=33" in text and "seed=4" in text
     assert "type='methods.source_only'" in text and "type='lenet'" in text
     assert "round_up=False" in text  # evaluation never pads (no double counting)
+
+
+def test_dump_config_prints_the_text_formatted_for_reading(capsys):
+    # Runs write their config unformatted (harness.config); the printed one is yapf's.
+    assert main(["run", "--dump-config"]) == 0
+    plan = make_plan("digits_mnist_optdigits", "source_only", None, 0, [], quiet=True)
+    text = Config(compile_config(plan).to_dict()).pretty_text
+    assert capsys.readouterr().out.strip() == text.strip()
 
 
 def test_sync_bn_is_a_protocol_setting(capsys):
