@@ -18,4 +18,3 @@ def test_the_runs_config_text_is_unformatted_python_that_loads_back(tmp_path):
     assert text != Config(cfg.to_dict()).pretty_text  # not yapf's layout: no formatter ran
     cfg.dump(tmp_path / "run.py")
     assert Config.fromfile(tmp_path / "run.py").to_dict() == cfg.to_dict()
-
