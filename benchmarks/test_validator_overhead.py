@@ -13,9 +13,16 @@ read only target data (the set of the protocols without a source-validation spli
 validators / plain is what a run pays for selection; validators / reading is what
 the validators' computation adds to a pass over the images the protocol declares
 for evaluation (their number is a protocol setting, ``selection.target_val_size``).
+
+The cases above run one after another, so a change in the shared machine's speed between
+them moves their ratio. The paired case times reading and validators alternately, round by
+round, and keeps each round's ratio: their median and quartiles are in ``extra_info``
+(and printed).
 """
 
 import json
+import statistics
+import time
 
 import pytest
 from mmengine.runner import Runner
@@ -81,3 +88,36 @@ def test_evaluation_point_with_validators(benchmark, tmp_path, validators):
     loop = _val_loop(tmp_path / "validators", names)
     benchmark.pedantic(loop.run, rounds=10, warmup_rounds=2)
     assert set(loop.points[-1]["validators"]) == set(names)
+
+
+@pytest.mark.benchmark(group="evaluation-point-digits-paired")
+@pytest.mark.parametrize("validators", SETS)
+def test_validators_over_reading_paired(benchmark, tmp_path, validators):
+    names = SETS[validators]
+    plain = _val_loop(tmp_path / "plain", [])
+    full = _val_loop(tmp_path / "full", names)
+    domains, ratios = _domains(names), []
+    full.run()  # a warm-up of each, outside the rounds
+    _plain_then_validators_images(plain, full, domains)
+
+    def pair():
+        # Alternate which goes first: a trend in the machine's speed cancels over rounds.
+        first_reading = len(ratios) % 2 == 0
+        times = {}
+        for case in (("reading", "full") if first_reading else ("full", "reading")):
+            start = time.perf_counter()
+            if case == "reading":
+                _plain_then_validators_images(plain, full, domains)
+            else:
+                full.run()
+            times[case] = time.perf_counter() - start
+        ratios.append(times["full"] / times["reading"])
+
+    benchmark.pedantic(pair, rounds=20)
+    if len(ratios) > 1:  # one round when benchmarks are disabled
+        low, median, high = statistics.quantiles(ratios, n=4)
+        benchmark.extra_info.update(ratio_median=round(median, 3), ratio_q1=round(low, 3),
+                                    ratio_q3=round(high, 3), rounds=len(ratios))
+        print(f"\n{validators}: validators / reading, paired rounds: median {median:.3f} "
+              f"(quartiles {low:.3f}-{high:.3f}, {len(ratios)} rounds)")
+    assert set(full.points[-1]["validators"]) == set(names)
