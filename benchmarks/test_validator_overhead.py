@@ -100,16 +100,16 @@ def test_validators_over_reading_paired(benchmark, tmp_path, validators):
     full.run()  # a warm-up of each, outside the rounds
     _plain_then_validators_images(plain, full, domains)
 
+    cases = {"reading": lambda: _plain_then_validators_images(plain, full, domains),
+             "full": full.run}
+
     def pair():
         # Alternate which goes first: a trend in the machine's speed cancels over rounds.
-        first_reading = len(ratios) % 2 == 0
+        order = list(cases) if len(ratios) % 2 == 0 else list(cases)[::-1]
         times = {}
-        for case in (("reading", "full") if first_reading else ("full", "reading")):
+        for case in order:
             start = time.perf_counter()
-            if case == "reading":
-                _plain_then_validators_images(plain, full, domains)
-            else:
-                full.run()
+            cases[case]()
             times[case] = time.perf_counter() - start
         ratios.append(times["full"] / times["reading"])
 

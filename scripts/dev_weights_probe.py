@@ -7,9 +7,9 @@ A study behind the README's model-selection section, not part of a run:
 
 ``run`` is ``harness run`` (its record under ``DIR/records``) that also keeps, at every
 evaluation point, what the ``dev`` validator scored (source-validation features and
-losses, target features) in ``DIR/<run_id>.dev.npz``. ``analyse`` re-scores every kept point under DEV
-variants (the validator's own settings first, checked to give the recorded score bit for
-bit) and prints, per variant, the Spearman correlation of -DEV with target accuracy within
+losses, target features) in ``DIR/<run_id>.dev.npz``. ``analyse`` re-scores every kept
+point under DEV variants (the validator's own settings first, checked to give the recorded
+score bit for bit) and prints, per variant, the Spearman correlation of -DEV with target accuracy within
 each run and over all points, and the effective sample size of the weights,
 (sum w)^2 / sum w^2: how many of the source-validation samples the estimate rests on.
 """
@@ -26,7 +26,6 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -61,9 +60,7 @@ def score(source: np.ndarray, target: np.ndarray, folds: int, clf, seed: int = 0
     if folds == 0:
         weights = dev.dev_weights(features, target, features, clf)
     else:
-        weights = np.empty(len(features))
-        for fit, held in KFold(folds, shuffle=True, random_state=seed).split(features):
-            weights[held] = dev.dev_weights(features[fit], target, features[held], clf)
+        weights = dev.cross_fitted_weights(features, target, clf, folds, seed)
     return dev.dev_risk(weights, losses), weights
 
 
@@ -102,8 +99,9 @@ def points(directory: Path):
         data = np.load(kept)
         record = json.loads((directory / str(data["record"])).read_text())
         evaluations = record["evaluations"]
-        if len(evaluations) != len(data.files) // 2:  # source and target rows per point, and the record path
-            raise SystemExit(f"{kept}: {len(data.files) // 2} points kept, "
+        n_kept = sum(name.startswith("source") for name in data.files)
+        if len(evaluations) != n_kept:
+            raise SystemExit(f"{kept}: {n_kept} points kept, "
                              f"{len(evaluations)} in the record (a resumed run?)")
         name = f"{record['method']['name']} s{record['seed']}"
         runs[name] = [(data[f"source{i}"], data[f"target{i}"], p["validators"]["dev"],

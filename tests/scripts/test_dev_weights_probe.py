@@ -45,7 +45,7 @@ def test_kept_points_rescore_to_the_recorded_dev(probe, kept_run):
     assert kept.name == f"{record.stem}.dev.npz"
     runs = probe.points(kept_run)
     (points,) = runs.values()
-    assert len(points) == 3  # tiny_sets: three evaluation points
+    assert len(points) == 3  # TINY: three evaluation points
     table = probe.analyse(kept_run)  # raises unless the validator's settings re-score exactly
     assert list(table.index) == list(probe.VARIANTS)
     n_source = len(points[0][0])

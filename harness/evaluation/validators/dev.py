@@ -58,6 +58,29 @@ def dev_weights(fit_source: np.ndarray, target: np.ndarray, eval_source: np.ndar
     return p_target / p_source * len(fit_source) / len(target)
 
 
+def cross_fitted_weights(features: np.ndarray, target: np.ndarray, classifier, folds: int,
+                         seed: int, workers: int = 1) -> np.ndarray:
+    """Importance weights of every ``features`` row, each never from a classifier fit on it.
+
+    The rows are cut into ``folds`` (seeded); each fold is weighted by a classifier fit on
+    the other folds against all ``target`` rows. The folds' fits are independent: side by
+    side on ``workers`` threads. The one-thread BLAS limit is taken here, before the threads
+    start: threadpoolctl's limit is process-wide, and a fit that ended first would lift it
+    under the others (more BLAS threads give other weights).
+    """
+    splits = list(KFold(folds, shuffle=True, random_state=seed).split(features))
+
+    def fold_weights(split):
+        fit, held = split
+        return dev_weights(features[fit], target, features[held], classifier)
+
+    weights = np.empty(len(features))
+    with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+        for (_, held), part in zip(splits, pool.map(fold_weights, splits), strict=True):
+            weights[held] = part
+    return weights
+
+
 def dev_risk(weights: np.ndarray, losses: np.ndarray) -> float:
     """DEV's control-variate estimate of the target risk from weighted source losses.
 
@@ -129,20 +152,7 @@ class DeepEmbeddedValidation(Validator):
             raise ValueError(f"validator 'dev' needs at least {self.folds} labelled source "
                              "samples and one target sample")
         features, losses = source[:, :-1].numpy(), source[:, -1].numpy()
-        folds = list(KFold(self.folds, shuffle=True, random_state=self.seed).split(features))
-
-        def fold_weights(fold):
-            fit, held = fold
-            return dev_weights(features[fit], target.numpy(), features[held],
-                               self.domain_classifier)
-
-        # The folds' fits are independent: side by side on the process's cores. The one-thread
-        # BLAS limit is taken here, before the threads start: threadpoolctl's limit is
-        # process-wide, and a fit that ended first would lift it under the others (more BLAS
-        # threads give other weights).
-        weights = np.empty(len(features))
-        with (one_blas_thread(),
-              ThreadPoolExecutor(min(self.folds, os.cpu_count() or 1)) as pool):
-            for (_, held), part in zip(folds, pool.map(fold_weights, folds), strict=True):
-                weights[held] = part
+        weights = cross_fitted_weights(features, target.numpy(), self.domain_classifier,
+                                       self.folds, self.seed,
+                                       workers=min(self.folds, os.cpu_count() or 1))
         return dev_risk(weights, losses)
