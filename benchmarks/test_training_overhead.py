@@ -9,9 +9,13 @@ progress bar, optimizer wrappers); the bare side calls the same modules in a pla
 with ``torch.optim.Adam`` on tensors indexed by random draws. Steady-state seconds per
 iteration (median, after a warm-up) are in ``extra_info``, with the FLOPs of one
 iteration and the GFLOP/s each side reaches; the ``ratio`` is put on the harness case.
+Those cases run one after another; the paired case alternates a bare loop and a harness
+run round by round and keeps each round's ratio (median and quartiles in ``extra_info``),
+which a change in the shared machine's speed between cases does not move.
 Nothing here asserts a time.
 """
 
+import itertools
 import statistics
 import time
 
@@ -112,8 +116,8 @@ def report(benchmark, case: str, seconds: float, flops: int | None = None) -> No
         benchmark.extra_info["ratio_harness_over_bare"] = round(seconds / bare, 3)
 
 
-@pytest.mark.benchmark(group="train-iteration-lenet")
-def test_bare_source_only(benchmark, tmp_path):
+def bare_source_only(tmp_path):
+    """source_only's update as a plain loop: (step, batches of the source digits)."""
     model, data = build_method(plan_for("source_only", tmp_path))
     model.train()
     optimizer = torch.optim.Adam(model.net.parameters(), lr=1e-3)  # the protocol's [train]
@@ -125,7 +129,12 @@ def test_bare_source_only(benchmark, tmp_path):
         loss.backward()
         optimizer.step()
 
-    seconds, flops = benchmark.pedantic(bare_loop, args=(step, batches(data, ("source",))),
+    return step, batches(data, ("source",))
+
+
+@pytest.mark.benchmark(group="train-iteration-lenet")
+def test_bare_source_only(benchmark, tmp_path):
+    seconds, flops = benchmark.pedantic(bare_loop, args=bare_source_only(tmp_path),
                                         rounds=1, iterations=1)
     report(benchmark, "bare_source_only", seconds, flops)
 
@@ -136,6 +145,22 @@ def test_harness_source_only(benchmark, tmp_path, quiet):
     plan = plan_for("source_only", tmp_path, quiet)
     seconds = benchmark.pedantic(harness_iteration, args=(plan,), rounds=1, iterations=1)
     report(benchmark, "harness_source_only", seconds)
+
+
+@pytest.mark.benchmark(group="train-iteration-lenet-paired")
+@pytest.mark.parametrize("quiet", [False, True], ids=["progress", "quiet"])
+def test_harness_over_bare_source_only_paired(paired, tmp_path, quiet):
+    """The two cases above, alternately: each round a bare loop and a fresh harness run of
+    the same length, and the ratio of their steady seconds per iteration."""
+    step, data = bare_source_only(tmp_path)
+    runs = itertools.count()
+
+    def harness_case() -> float:
+        return harness_iteration(plan_for("source_only", tmp_path / f"run{next(runs)}", quiet))
+
+    paired.run({"bare": lambda: bare_loop(step, data)[0], "harness": harness_case},
+               over=("harness", "bare"), rounds=6,
+               label=f"source_only ({'quiet' if quiet else 'progress bar'}): harness / bare")
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,6 @@ round, and keeps each round's ratio: their median and quartiles are in ``extra_i
 """
 
 import json
-import statistics
-import time
 
 import pytest
 from mmengine.runner import Runner
@@ -92,32 +90,14 @@ def test_evaluation_point_with_validators(benchmark, tmp_path, validators):
 
 @pytest.mark.benchmark(group="evaluation-point-digits-paired")
 @pytest.mark.parametrize("validators", SETS)
-def test_validators_over_reading_paired(benchmark, tmp_path, validators):
+def test_validators_over_reading_paired(paired, tmp_path, validators):
     names = SETS[validators]
     plain = _val_loop(tmp_path / "plain", [])
     full = _val_loop(tmp_path / "full", names)
-    domains, ratios = _domains(names), []
+    domains = _domains(names)
     full.run()  # a warm-up of each, outside the rounds
     _plain_then_validators_images(plain, full, domains)
-
-    cases = {"reading": lambda: _plain_then_validators_images(plain, full, domains),
-             "full": full.run}
-
-    def pair():
-        # Alternate which goes first: a trend in the machine's speed cancels over rounds.
-        order = list(cases) if len(ratios) % 2 == 0 else list(cases)[::-1]
-        times = {}
-        for case in order:
-            start = time.perf_counter()
-            cases[case]()
-            times[case] = time.perf_counter() - start
-        ratios.append(times["full"] / times["reading"])
-
-    benchmark.pedantic(pair, rounds=20)
-    if len(ratios) > 1:  # one round when benchmarks are disabled
-        low, median, high = statistics.quantiles(ratios, n=4)
-        benchmark.extra_info.update(ratio_median=round(median, 3), ratio_q1=round(low, 3),
-                                    ratio_q3=round(high, 3), rounds=len(ratios))
-        print(f"\n{validators}: validators / reading, paired rounds: median {median:.3f} "
-              f"(quartiles {low:.3f}-{high:.3f}, {len(ratios)} rounds)")
+    paired.run({"reading": paired.timed(lambda: _plain_then_validators_images(plain, full, domains)),
+                "full": paired.timed(full.run)},
+               over=("full", "reading"), rounds=20, label=f"{validators}: validators / reading")
     assert set(full.points[-1]["validators"]) == set(names)
