@@ -154,16 +154,24 @@ class DomainsValLoop(BaseLoop):
     def _pick_args(self) -> dict:
         return {k: self.selection[k] for k in ("task", "subsets", "higher_is_better")}
 
-    def picks(self) -> dict[str, int]:
-        """rule -> the iteration it picks, for every rule the run can apply."""
+    def picks(self) -> dict[str, int | None]:
+        """rule -> the iteration it picks (None: no point scored), for every rule the run
+        can apply."""
         chosen = selection.picks(self.points, self.selection.get("rules", ["last"]),
                                  **self._pick_args())
-        return {rule: self.points[i]["iter"] for rule, i in chosen.items()}
+        return {rule: None if i is None else self.points[i]["iter"] for rule, i in chosen.items()}
 
     def _selected(self) -> dict:
         """The evaluation point the declared rule picks."""
         rule = self.selection.get("rule", "last")
-        return self.points[selection.picks(self.points, [rule], **self._pick_args())[rule]]
+        index = selection.picks(self.points, [rule], **self._pick_args())[rule]
+        if index is None:
+            raise selection.SelectionError(
+                f"selection.rule = {rule!r}: the validator scored none of the "
+                f"{len(self.points)} evaluation points (their warnings say why), so it picks "
+                f"no checkpoint; the run's checkpoints are kept in {self.runner.work_dir}. "
+                "Declare another rule (e.g. 'last') to report this run")
+        return self.points[index]
 
     def domain_metrics(self) -> dict[str, dict]:
         """Target and source test metrics at the point the declared rule picks."""

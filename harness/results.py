@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -149,8 +150,9 @@ class SelectionInfo(_Strict):
     iter: int
     uses_target_labels: bool
     #: Every rule the run could apply -> the iteration it picks (``oracle`` included,
-    #: flagged: it reads target-test labels). Empty in records from before selection.
-    picks: dict[str, int] = {}
+    #: flagged: it reads target-test labels); None for a validator that scored no point.
+    #: Empty in records from before selection.
+    picks: dict[str, int | None] = {}
 
 
 class EvalPoint(_Strict):
@@ -162,8 +164,9 @@ class EvalPoint(_Strict):
     source: DomainMetrics
     #: Held-out source validation split, where the protocol declares one.
     source_val: DomainMetrics | None = None
-    #: Validator name -> score on unlabeled target training data.
-    validators: dict[str, float] = {}
+    #: Validator name -> score on unlabeled target training data; None where the samples
+    #: gave that validator no score (e.g. DEV's importance weights overflowed).
+    validators: dict[str, FiniteFloat | None] = {}
 
 
 class TrainInfo(_Strict):

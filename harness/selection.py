@@ -126,22 +126,23 @@ def headline(metrics: Mapping[str, Any], task: str, subsets: Sequence[str]) -> f
     return metrics[key] if subset is None else metrics["subsets"][subset][key]
 
 
-def _best(values: Sequence[float | None], higher: bool) -> int:
-    """Index of the best value (the earliest among ties); None never wins."""
+def _best(values: Sequence[float | None], higher: bool) -> int | None:
+    """Index of the best value (the earliest among ties); None never wins, and where
+    every value is None there is no pick."""
     best = None
     for i, v in enumerate(values):
         if v is None:
             continue
         if best is None or (v > values[best] if higher else v < values[best]):
             best = i
-    if best is None:
-        raise SelectionError("no evaluation point has a value for this rule")
     return best
 
 
 def picks(points: Sequence[Mapping[str, Any]], rules: Sequence[str], task: str,
-          subsets: Sequence[str], higher_is_better: Mapping[str, bool]) -> dict[str, int]:
-    """rule -> index of the point it picks. Only ``oracle`` reads ``points[i]["target"]``."""
+          subsets: Sequence[str], higher_is_better: Mapping[str, bool]) -> dict[str, int | None]:
+    """rule -> index of the point it picks, None for a validator that scored no point
+    (see :class:`~harness.evaluation.validators.UndefinedScore`). Only ``oracle`` reads
+    ``points[i]["target"]``."""
     chosen = {}
     for rule in rules:
         if rule == "last":

@@ -10,12 +10,15 @@ from mmengine.hooks import Hook
 from harness.checkpoint_eval import evaluate_checkpoint
 from harness.checkpoints import FINAL_NAME, CheckpointError
 from harness.evaluation.metrics import derive
+from harness.evaluation.validators import UndefinedScore
+from harness.evaluation.validators.dev import DeepEmbeddedValidation
 from harness.method import NonFiniteLossError
 from harness.plan import make_plan
 from harness.protocol import load_protocol
 from harness.registry import HOOKS
 from harness.results import load_record, load_records
 from harness.run import execute, train_and_record
+from harness.selection import SelectionError
 
 
 @HOOKS.register_module(force=True)
@@ -128,6 +131,34 @@ def test_a_declared_rule_other_than_last_reports_and_keeps_its_pick(tmp_path, ti
     assert record.metrics["target"] == point.target
     assert point.source_val.pixel_acc == max(p.source_val.pixel_acc for p in record.evaluations)
     assert (tmp_path / "a" / "model_selected.pth").is_file()
+
+
+@pytest.fixture
+def dev_undefined(monkeypatch):
+    """DEV with no score at any point, as when its importance weights overflow."""
+    def score(self):
+        raise UndefinedScore("the importance weights overflow (largest inf of 400 ...)")
+    monkeypatch.setattr(DeepEmbeddedValidation, "score", score)
+
+
+def test_a_validator_without_scores_is_recorded_as_none_and_picks_nothing(
+        tmp_path, tiny_sets, dev_undefined):
+    record, path = run(tmp_path, tiny_sets)
+    assert [p.validators["dev"] for p in record.evaluations] == [None, None, None]
+    assert all(v is not None for p in record.evaluations for k, v in p.validators.items()
+               if k != "dev")
+    assert record.selection.picks["dev"] is None and record.selection.picks["last"] == 12
+    assert '"dev": null' in path.read_text()  # plain JSON, and it reads back
+    assert load_record(path) == record
+
+
+def test_a_declared_validator_rule_without_scores_is_a_clear_error(tmp_path, tiny_sets,
+                                                                    dev_undefined):
+    with pytest.raises(SelectionError, match=r"selection.rule = 'dev': the validator scored "
+                                             r"none of the 3 evaluation points.*'last'"):
+        run(tmp_path, [*tiny_sets, "selection.rule=dev"])
+    assert (tmp_path / "a" / "iter_12.pth").is_file()  # the trained run is kept
+    assert not list(tmp_path.rglob("records/**/*.json"))  # and no record claims a pick
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_sets):

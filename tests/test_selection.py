@@ -55,6 +55,17 @@ def test_no_rule_but_oracle_reads_target_test_labels():
     assert picks(garbage, ["oracle"], TASK, SUBSETS, {}) == {"oracle": 0}
 
 
+def test_a_point_a_validator_did_not_score_is_never_picked_by_it():
+    # DEV undefined at the first point (None in the record): the best scored point wins,
+    # in either direction; a validator that scored no point picks nothing.
+    points = [_point(1, 50, 90, None), _point(2, 80, 95, 0.4), _point(3, 70, 97, 0.3)]
+    assert picks(points, ["entropy"], TASK, SUBSETS, {"entropy": False}) == {"entropy": 2}
+    assert picks(points, ["entropy"], TASK, SUBSETS, {"entropy": True}) == {"entropy": 1}
+    unscored = [_point(i, 50, 90, None) for i in (1, 2)]
+    assert picks(unscored, ["last", "entropy"], TASK, SUBSETS, {"entropy": False}) == {
+        "last": 1, "entropy": None}
+
+
 def test_segmentation_headline_is_the_declared_subset_never_all_of_19():
     point = {"iter": 1, "target": {"miou": 99.0, "subsets": {"synthia16": {"miou": 40.0}}}}
     other = {"iter": 2, "target": {"miou": 10.0, "subsets": {"synthia16": {"miou": 45.0}}}}

@@ -5,7 +5,11 @@ Segmentation maps are read at a seeded sample of pixels per image at the head's
 resolution, so memory stays bounded at 2048x1024.
 """
 
+import logging
+import math
+
 import torch
+from mmengine.logging import print_log
 from mmengine.runner.amp import autocast
 
 TARGET_KEYS = frozenset({"target_probs", "target_features"})
@@ -49,8 +53,9 @@ def validator_batches(model, loader, domain: str, pixels: int, generator, fp16: 
 
 
 def scores(model, names, target_loader, source_loader, selection: dict,
-           fp16: bool = False) -> dict[str, float]:
-    """name -> score of every validator in ``names`` for ``model`` as it is now."""
+           fp16: bool = False) -> dict[str, float | None]:
+    """name -> score of every validator in ``names`` for ``model`` as it is now; None
+    where the samples give a validator no score (logged with its reason)."""
     validators = build(names, type(model).__name__, model.exposes_features,
                        source_loader is not None)
     pixels = selection.get("pixels_per_image", 1024)
@@ -67,5 +72,20 @@ def scores(model, names, target_loader, source_loader, selection: dict,
     out = {}
     for validator in validators:
         validator.all_reduce()
-        out[validator.name] = float(validator.score())
+        out[validator.name] = _score(validator)
     return out
+
+
+def _score(validator) -> float | None:
+    from harness.evaluation.validators import UndefinedScore
+
+    try:
+        value = float(validator.score())
+    except UndefinedScore as exc:
+        print_log(f"validator {validator.name!r} has no score at this point: {exc}",
+                  logger="current", level=logging.WARNING)
+        return None
+    if not math.isfinite(value):  # a bug in the validator, not a property of the data
+        raise ValueError(f"validator {validator.name!r} scored {value}; a validator gives a "
+                         "finite score or raises UndefinedScore with the reason")
+    return value

@@ -33,8 +33,13 @@ def _headline(protocol: Protocol, metrics) -> float | None:
     return next(iter(headlines(protocol, metrics).values()))
 
 
-def _at(record: RunRecord, iteration: int):
-    return next(p for p in record.evaluations if p.iter == iteration)
+def _picked(protocol: Protocol, record: RunRecord, rule: str) -> float | None:
+    """The target headline at the point ``rule`` picks; None where it picks none (a
+    validator that scored no point of the run)."""
+    iteration = record.selection.picks.get(rule)
+    if iteration is None:
+        return None
+    return _headline(protocol, next(p for p in record.evaluations if p.iter == iteration).target)
 
 
 def rule_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFrame:
@@ -47,15 +52,17 @@ def rule_table(protocol: Protocol, records: list[RunRecord]) -> pd.DataFrame:
     for (_, backbone), runs in sorted(groups.items()):
         row = {"method": method_label(protocol, runs[0]), "backbone": backbone,
                "seeds": len(runs)}
+        oracle = [_picked(protocol, r, "oracle") for r in runs]
         for rule in runs[0].selection.picks:
-            values = [_headline(protocol, _at(r, r.selection.picks[rule]).target)
-                      for r in runs]
-            oracle = [_headline(protocol, _at(r, r.selection.picks["oracle"]).target)
-                      for r in runs]
+            values = [_picked(protocol, r, rule) for r in runs]
+            # Seeds where the rule picked nothing are left out, and the cell says so.
+            partial = "" if None not in values else \
+                f" ({len(values) - values.count(None)} of {len(values)} seeds)"
             label = f"{rule} (oracle: target labels)" if rule == "oracle" else rule
-            row[label] = mean_se(values)
+            row[label] = mean_se(values) + partial
             if rule != "oracle":
-                row[f"gap {rule}"] = mean_se([o - v for o, v in zip(oracle, values)])
+                row[f"gap {rule}"] = mean_se([None if v is None else o - v
+                                              for o, v in zip(oracle, values)]) + partial
         rows.append(row)
     return pd.DataFrame(rows).fillna("-")
 
@@ -82,7 +89,8 @@ def validator_table(protocol: Protocol, records: list[RunRecord],
     rows = []
     for name, higher in sorted(higher_is_better.items()):
         pairs = [(p.validators[name], _headline(protocol, p.target)) for p in points
-                 if name in p.validators and _headline(protocol, p.target) is not None]
+                 if p.validators.get(name) is not None
+                 and _headline(protocol, p.target) is not None]
         if len(pairs) < 3:
             continue
         scores, target = (np.array(v, dtype=float) for v in zip(*pairs))

@@ -9,11 +9,12 @@ from harness.evaluation.validators.base import (
     KEYS,
     VALIDATORS,
     MissingInputError,
+    UndefinedScore,
     Validator,
     build_validator,
     check_validators,
 )
 from harness.evaluation.validators.sampling import Reservoir, sample_pixels
 
-__all__ = ["KEYS", "VALIDATORS", "MissingInputError", "Reservoir", "Validator",
-           "build_validator", "check_validators", "sample_pixels"]
+__all__ = ["KEYS", "VALIDATORS", "MissingInputError", "Reservoir", "UndefinedScore",
+           "Validator", "build_validator", "check_validators", "sample_pixels"]

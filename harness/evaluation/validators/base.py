@@ -2,7 +2,9 @@
 
 A validator scores a checkpoint without target labels. It is fed batches of
 named tensors (:data:`KEYS`) with ``update(batch)``, one call per batch so that
-memory stays bounded, and gives one number with ``score()``. With several
+memory stays bounded, and gives one finite number with ``score()``, or raises
+:class:`UndefinedScore` saying why the samples it saw give none (the point is then
+recorded without that score, and no rule picks it by that validator). With several
 processes, every process feeds its own share, then calls ``all_reduce()`` once;
 ``score()`` is then the score of all processes' samples.
 """
@@ -32,6 +34,10 @@ class MissingInputError(HarnessError, ValueError):
     """A validator reads something the method does not expose."""
 
 
+class UndefinedScore(HarnessError, ArithmeticError):
+    """The samples give this validator no finite score (the message says why)."""
+
+
 class Validator(ABC):
     """One label-free model-selection score, computed over batches."""
 
@@ -47,7 +53,8 @@ class Validator(ABC):
 
     @abstractmethod
     def score(self) -> float:
-        """The score of every sample seen (after ``all_reduce``: on all processes)."""
+        """The score of every sample seen (after ``all_reduce``: on all processes): finite,
+        or :class:`UndefinedScore` raised."""
 
     @abstractmethod
     def all_reduce(self) -> None:

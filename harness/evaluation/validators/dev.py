@@ -1,6 +1,7 @@
 """Deep embedded validation (You et al., ICML 2019): the estimated target risk, lower is better."""
 
 import functools
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,7 +14,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
 
-from harness.evaluation.validators.base import Validator, probabilities, register
+from harness.evaluation.validators.base import (
+    UndefinedScore,
+    Validator,
+    probabilities,
+    register,
+)
 from harness.evaluation.validators.sampling import Reservoir
 from harness.utils import IGNORE_INDEX
 
@@ -45,7 +51,8 @@ def dev_weights(fit_source: np.ndarray, target: np.ndarray, eval_source: np.ndar
     A domain classifier fit on ``fit_source`` (label 1) against ``target``
     (label 0) gives P(target | x) / P(source | x); times n_source / n_target
     (the fit's class sizes) that is the density ratio (Bayes' rule), as in the
-    authors' code and skada.
+    authors' code and skada. A row the classifier gives zero source probability gets an
+    infinite weight (the validator reports that its score is undefined).
     """
     # A fit on a few thousand rows: BLAS threads only contend with the evaluation's own
     # (ten times slower on 2 busy cores); one thread gives the same weights.
@@ -55,7 +62,8 @@ def dev_weights(fit_source: np.ndarray, target: np.ndarray, eval_source: np.ndar
             np.r_[np.ones(len(fit_source)), np.zeros(len(target))],
         )
         p_target, p_source = classifier.predict_proba(eval_source).T  # classes_ sorted: 0, 1
-    return p_target / p_source * len(fit_source) / len(target)
+    with np.errstate(divide="ignore"):
+        return p_target / p_source * len(fit_source) / len(target)
 
 
 def cross_fitted_weights(features: np.ndarray, target: np.ndarray, classifier, folds: int,
@@ -155,4 +163,13 @@ class DeepEmbeddedValidation(Validator):
         weights = cross_fitted_weights(features, target.numpy(), self.domain_classifier,
                                        self.folds, self.seed,
                                        workers=min(self.folds, os.cpu_count() or 1))
-        return dev_risk(weights, losses)
+        with np.errstate(over="ignore", invalid="ignore"):
+            risk = dev_risk(weights, losses)
+        if not math.isfinite(risk):
+            # The estimate of the paper and of skada is then inf or NaN: never a score
+            # a rule could pick (a NaN compares false with everything).
+            raise UndefinedScore(
+                f"the importance weights overflow (largest {weights.max():.3g} of "
+                f"{len(weights)} source-validation samples): the domain classifier gives a "
+                "source-validation sample almost no probability of being source")
+        return risk

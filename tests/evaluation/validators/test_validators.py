@@ -10,7 +10,7 @@ from scipy.stats import entropy as scipy_entropy
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from harness.evaluation.validators import VALIDATORS, build_validator
+from harness.evaluation.validators import VALIDATORS, UndefinedScore, build_validator
 from harness.evaluation.validators.dev import dev_risk, dev_weights, one_blas_thread
 from harness.utils import IGNORE_INDEX
 
@@ -159,3 +159,20 @@ def test_dev_folds_fit_side_by_side_give_the_weights_of_one_after_another():
     expected = dev_risk(weights, losses)
     for _ in range(3):
         assert _score("dev", [batch]) == expected
+
+
+def test_dev_whose_weights_overflow_has_no_score_and_says_why():
+    # Source near +3, target near -3 on the first feature, and one source-validation
+    # sample a million units deep on the target's side: held out, the domain classifier
+    # gives it a source probability of exactly 0, an infinite weight. The paper's
+    # estimate (and skada's) is then NaN or inf, a value no rule may pick.
+    g = torch.Generator().manual_seed(0)
+    source = torch.randn(30, 2, generator=g, dtype=torch.float64) + torch.tensor([3.0, 0.0])
+    source[7, 0] = -1e6
+    target = torch.randn(30, 2, generator=g, dtype=torch.float64) - torch.tensor([3.0, 0.0])
+    batch = {"source_features": source, "target_features": target,
+             "source_probs": _probs(30, 3, 1), "source_labels": torch.zeros(30, dtype=torch.int64)}
+    with pytest.raises(UndefinedScore, match=r"weights overflow \(largest inf of 30"):
+        _score("dev", [batch])
+    source[7, 0] = 3.0  # the same samples without the outlier score
+    assert math.isfinite(_score("dev", [batch]))
