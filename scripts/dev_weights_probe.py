@@ -9,13 +9,16 @@ A study behind the README's model-selection section, not part of a run:
 evaluation point, what the ``dev`` validator scored (source-validation features and
 losses, target features) in ``DIR/<run_id>.dev.npz``. ``analyse`` re-scores every kept
 point under DEV variants (the validator's own settings first, checked to give the recorded
-score bit for bit) and prints, per variant, the Spearman correlation of -DEV with target accuracy within
-each run and over all points, and the effective sample size of the weights,
-(sum w)^2 / sum w^2: how many of the source-validation samples the estimate rests on.
+score bit for bit) and prints, per variant, the Spearman correlation of -DEV with target
+accuracy within each run and over all points, the effective sample size of the weights,
+(sum w)^2 / sum w^2: how many of the source-validation samples the estimate rests on, and
+how many points the variant leaves without a score (its weights overflow; the validator
+records those as none, and the correlations leave them out).
 """
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import warnings
@@ -61,10 +64,13 @@ def score(source: np.ndarray, target: np.ndarray, folds: int, clf, seed: int = 0
         weights = dev.dev_weights(features, target, features, clf)
     else:
         weights = dev.cross_fitted_weights(features, target, clf, folds, seed)
-    return dev.dev_risk(weights, losses), weights
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing weights: inf or NaN
+        return dev.dev_risk(weights, losses), weights
 
 
 def effective_size(weights: np.ndarray) -> float:
+    if not np.isfinite(weights).all():
+        return math.nan  # an overflowing weight: the estimate rests on nothing measurable
     return float(weights.sum() ** 2 / (weights ** 2).sum())
 
 
@@ -111,6 +117,17 @@ def points(directory: Path):
     return runs
 
 
+def same_as_recorded(risk: float, recorded: float | None) -> bool:
+    """The validator records no score (None) where the estimate is not finite."""
+    return not math.isfinite(risk) if recorded is None else risk == recorded
+
+
+def rho(accuracy: list[float], risks: list[float]) -> float:
+    """Spearman of -DEV with target accuracy over the points DEV defines."""
+    defined = np.isfinite(risks)
+    return spearmanr(np.asarray(accuracy)[defined], -np.asarray(risks)[defined]).statistic
+
+
 def analyse(directory: Path) -> pd.DataFrame:
     runs, rows = points(directory), []
     with dev.one_blas_thread(), warnings.catch_warnings():
@@ -121,17 +138,19 @@ def analyse(directory: Path) -> pd.DataFrame:
                 risks, sizes = [], []
                 for source, target, recorded, _ in kept:
                     risk, weights = score(source, target, folds, clf)
-                    if variant == next(iter(VARIANTS)) and risk != recorded:
+                    if variant == next(iter(VARIANTS)) and not same_as_recorded(risk, recorded):
                         raise SystemExit(f"{name}: re-scored DEV {risk!r} != recorded "
                                          f"{recorded!r}: the validator is not the one recorded")
                     risks.append(risk)
                     sizes.append(effective_size(weights))
                 accuracy = [p[3] for p in kept]
-                row[f"{name} rho"] = spearmanr(accuracy, -np.array(risks)).statistic
-                row[f"{name} n_eff"] = f"{min(sizes):.1f}-{max(sizes):.1f}"
+                row[f"{name} rho"] = rho(accuracy, risks)
+                row[f"{name} n_eff"] = f"{np.nanmin(sizes):.1f}-{np.nanmax(sizes):.1f}"
                 pooled[0].extend(accuracy)
                 pooled[1].extend(risks)
-            row["pooled rho"] = spearmanr(pooled[0], -np.array(pooled[1])).statistic
+            row["pooled rho"] = rho(*pooled)
+            # Points whose weights overflow: DEV gives them no score.
+            row["undefined"] = int((~np.isfinite(pooled[1])).sum())
             rows.append(row)
     return pd.DataFrame(rows).set_index("variant")
 

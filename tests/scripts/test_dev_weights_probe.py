@@ -67,3 +67,29 @@ def test_a_record_that_does_not_match_is_refused(probe, kept_run, tmp_path):
 def test_nothing_kept_is_an_error(probe, tmp_path):
     with pytest.raises(SystemExit, match="no \\*.dev.npz"):
         probe.analyse(tmp_path)
+
+
+def test_a_point_dev_left_unscored_is_matched_and_left_out_of_the_correlation(probe, tmp_path):
+    # Three points of a synthetic run; at the second, a held-out source sample deep on the
+    # target side overflows its weight: the record has no DEV there (None), and the
+    # re-score must agree that it is undefined rather than call the record foreign.
+    rng = np.random.default_rng(0)
+    arrays, evaluations = {}, []
+    for i, accuracy in enumerate([60.0, 70.0, 65.0]):
+        features = rng.normal(size=(30, 2)) + [3.0, 0.0]
+        if i == 1:
+            features[7, 0] = -1e6
+        source = np.c_[features, rng.uniform(0.1, 2.0, size=30)]
+        target = rng.normal(size=(30, 2)) - [3.0, 0.0]
+        risk, _ = probe.score(source, target, 3, probe.classifier(None))
+        arrays |= {f"source{i}": source, f"target{i}": target}
+        evaluations.append({"validators": {"dev": risk if np.isfinite(risk) else None},
+                            "target": {"pixel_acc": accuracy}})
+    assert [e["validators"]["dev"] is None for e in evaluations] == [False, True, False]
+    (tmp_path / "r.json").write_text(json.dumps(
+        {"method": {"name": "m"}, "seed": 0, "evaluations": evaluations}))
+    np.savez(tmp_path / "r.dev.npz", record="r.json", **arrays)
+    row = probe.analyse(tmp_path).iloc[0]
+    assert row["undefined"] == 1
+    assert row["pooled rho"] == pytest.approx(-1.0 if evaluations[0]["validators"]["dev"]
+                                              < evaluations[2]["validators"]["dev"] else 1.0)
