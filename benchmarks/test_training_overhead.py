@@ -15,6 +15,7 @@ which a change in the shared machine's speed between cases does not move.
 Nothing here asserts a time.
 """
 
+import copy
 import itertools
 import statistics
 import time
@@ -161,6 +162,43 @@ def test_harness_over_bare_source_only_paired(paired, tmp_path, quiet):
     paired.run({"bare": lambda: bare_loop(step, data)[0], "harness": harness_case},
                over=("harness", "bare"), rounds=6,
                label=f"source_only ({'quiet' if quiet else 'progress bar'}): harness / bare")
+
+
+@pytest.mark.benchmark(group="train-iteration-lenet-layout")
+def test_channels_last_over_channels_first_paired(paired, tmp_path):
+    """What channels-last convolutions would save on LeNet's training step, and why the
+    committed runs do not use them: the same weights give other logits (other kernels)."""
+    model, data = build_method(plan_for("source_only", tmp_path))
+    model.train()
+    last = copy.deepcopy(model)
+    last.net.to(memory_format=torch.channels_last)
+    batch = next(batches(data, ("source",)))["source"][0]
+    with torch.no_grad():
+        x = model.normalize(batch)
+        first_logits = model.net.eval()(x)
+        last_logits = last.net.eval()(x.contiguous(memory_format=torch.channels_last))
+    model.net.train(), last.net.train()
+    paired.benchmark.extra_info["max_abs_logit_difference"] = float(
+        (first_logits - last_logits).abs().max())
+
+    def step_of(m, layout):
+        optimizer = torch.optim.Adam(m.net.parameters(), lr=1e-3)
+
+        def step(b):
+            x, y = b["source"]
+            logits = m.net(m.normalize(x).contiguous(memory_format=layout))
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return step
+
+    steps = {"channels_first": step_of(model, torch.contiguous_format),
+             "channels_last": step_of(last, torch.channels_last)}
+    paired.run({name: lambda step=step: bare_loop(step, batches(data, ("source",)))[0]
+                for name, step in steps.items()},
+               over=("channels_first", "channels_last"), rounds=6,
+               label="LeNet step, channels-first / channels-last (speed-up)")
 
 
 @pytest.fixture(scope="module")
