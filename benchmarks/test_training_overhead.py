@@ -117,20 +117,26 @@ def report(benchmark, case: str, seconds: float, flops: int | None = None) -> No
         benchmark.extra_info["ratio_harness_over_bare"] = round(seconds / bare, 3)
 
 
-def bare_source_only(tmp_path):
-    """source_only's update as a plain loop: (step, batches of the source digits)."""
-    model, data = build_method(plan_for("source_only", tmp_path))
-    model.train()
+def source_only_step(model, layout=torch.contiguous_format):
+    """source_only's update of ``model`` as a plain function of a batch, its inputs in
+    ``layout``."""
     optimizer = torch.optim.Adam(model.net.parameters(), lr=1e-3)  # the protocol's [train]
 
     def step(batch):
         x, y = batch["source"]
-        loss = F.cross_entropy(model.net(model.normalize(x)), y)
+        loss = F.cross_entropy(model.net(model.normalize(x).contiguous(memory_format=layout)), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
-    return step, batches(data, ("source",))
+    return step
+
+
+def bare_source_only(tmp_path):
+    """source_only's update as a plain loop: (step, batches of the source digits)."""
+    model, data = build_method(plan_for("source_only", tmp_path))
+    model.train()
+    return source_only_step(model), batches(data, ("source",))
 
 
 @pytest.mark.benchmark(group="train-iteration-lenet")
@@ -177,24 +183,12 @@ def test_channels_last_over_channels_first_paired(paired, tmp_path):
         x = model.normalize(batch)
         first_logits = model.net.eval()(x)
         last_logits = last.net.eval()(x.contiguous(memory_format=torch.channels_last))
-    model.net.train(), last.net.train()
+    model.net.train()
+    last.net.train()
     paired.benchmark.extra_info["max_abs_logit_difference"] = float(
         (first_logits - last_logits).abs().max())
-
-    def step_of(m, layout):
-        optimizer = torch.optim.Adam(m.net.parameters(), lr=1e-3)
-
-        def step(b):
-            x, y = b["source"]
-            logits = m.net(m.normalize(x).contiguous(memory_format=layout))
-            loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        return step
-
-    steps = {"channels_first": step_of(model, torch.contiguous_format),
-             "channels_last": step_of(last, torch.channels_last)}
+    steps = {"channels_first": source_only_step(model),
+             "channels_last": source_only_step(last, torch.channels_last)}
     paired.run({name: lambda step=step: bare_loop(step, batches(data, ("source",)))[0]
                 for name, step in steps.items()},
                over=("channels_first", "channels_last"), rounds=6,

@@ -64,8 +64,7 @@ def score(source: np.ndarray, target: np.ndarray, folds: int, clf, seed: int = 0
         weights = dev.dev_weights(features, target, features, clf)
     else:
         weights = dev.cross_fitted_weights(features, target, clf, folds, seed)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflowing weights: inf or NaN
-        return dev.dev_risk(weights, losses), weights
+    return dev.dev_risk(weights, losses), weights
 
 
 def effective_size(weights: np.ndarray) -> float:

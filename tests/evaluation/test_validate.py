@@ -77,9 +77,7 @@ class _ProbsModel:
 def test_an_undefined_score_is_recorded_as_none_with_its_reason(monkeypatch):
     logged = []
     monkeypatch.setattr(validate, "print_log", lambda message, **kw: logged.append(message))
-    out = validate.scores(_ProbsModel(), [build_validator("entropy"),
-                                          _Fixed(UndefinedScore("no sample left"))],
-                          [{"inputs": torch.zeros(2, 1, 28, 28)}], None, {})
+    out = _scores(build_validator("entropy"), _Fixed(UndefinedScore("no sample left")))
     assert out == {"entropy": pytest.approx(math.log(2)), "fixed": None}
     assert logged == ["validator 'fixed' has no score at this point: no sample left"]
 

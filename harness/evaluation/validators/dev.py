@@ -94,12 +94,14 @@ def dev_risk(weights: np.ndarray, losses: np.ndarray) -> float:
 
     mean(w l) + eta mean(w) - eta with eta = -Cov(w l, w) / Var(w): the weights
     have expectation 1, so the correction removes variance, not bias. Constant
-    weights (no shift detected) give eta = 0, as in skada.
+    weights (no shift detected) give eta = 0, as in skada. An infinite weight makes the
+    estimate inf or NaN (without a warning: the caller checks).
     """
-    weighted = weights * losses
-    var = np.var(weights, ddof=1)
-    eta = 0.0 if var == 0 else -np.cov(weighted, weights)[0, 1] / var
-    return float(np.mean(weighted) + eta * np.mean(weights) - eta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        weighted = weights * losses
+        var = np.var(weights, ddof=1)
+        eta = 0.0 if var == 0 else -np.cov(weighted, weights)[0, 1] / var
+        return float(np.mean(weighted) + eta * np.mean(weights) - eta)
 
 
 @register
@@ -163,8 +165,7 @@ class DeepEmbeddedValidation(Validator):
         weights = cross_fitted_weights(features, target.numpy(), self.domain_classifier,
                                        self.folds, self.seed,
                                        workers=min(self.folds, os.cpu_count() or 1))
-        with np.errstate(over="ignore", invalid="ignore"):
-            risk = dev_risk(weights, losses)
+        risk = dev_risk(weights, losses)
         if not math.isfinite(risk):
             # The estimate of the paper and of skada is then inf or NaN: never a score
             # a rule could pick (a NaN compares false with everything).
